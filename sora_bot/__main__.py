@@ -1,0 +1,9 @@
+"""``python -m sora_bot``: the core without Discord (generate, doctor)."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

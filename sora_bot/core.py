@@ -1,0 +1,61 @@
+"""Builds the core from settings: database, store, credits, provider client, worker, jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+
+from .credits import Credits
+from .database import Database
+from .delivery import Delivery
+from .jobs import JobService
+from .provider import ProviderClient
+from .settings import Settings
+from .store import JobStore
+from .worker import Worker
+
+
+@dataclass
+class Core:
+    """Everything a front end needs, wired together."""
+
+    settings: Settings
+    db: Database
+    store: JobStore
+    credits: Credits
+    provider: ProviderClient
+    worker: Worker
+    jobs: JobService
+
+
+@asynccontextmanager
+async def open_core(settings: Settings, session: aiohttp.ClientSession,
+                    delivery: Delivery | None = None, *,
+                    clock: Callable[[], float] = time.time) -> AsyncIterator[Core]:
+    """Open the database and build the core.
+
+    The caller starts the worker, after ``worker.delivery`` is set when it was not given
+    (the Discord adapter needs the bot, which is built with the core).
+    """
+    provider = ProviderClient(session, base_url=settings.api_base,
+                              api_key=settings.require_api_key(),
+                              max_concurrency=settings.max_concurrent_requests)
+    db = await Database.open(settings.database_path)
+    try:
+        store = JobStore(db)
+        credits = Credits(db, store, settings, clock)
+        worker = Worker(store=store, provider=provider, delivery=delivery, settings=settings,
+                        clock=clock)
+        jobs = JobService(store=store, credits=credits, settings=settings, clock=clock,
+                          wake=worker.wake)
+        core = Core(settings, db, store, credits, provider, worker, jobs)
+        try:
+            yield core
+        finally:
+            await worker.stop()
+    finally:
+        await db.close()

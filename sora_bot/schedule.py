@@ -1,0 +1,40 @@
+"""When to poll a provider task next: rarely early, close to the expected end, never too often."""
+
+from __future__ import annotations
+
+import random
+
+DEFAULT_ESTIMATE = 300.0  # seconds; the provider's typical estimated_time
+FIRST_CHECK = 20.0  # an early look catches fast failures (moderation is the most common)
+
+
+def next_poll_delay(*, elapsed: float, estimate: float | None, progress: int,
+                    min_interval: float, max_interval: float, polls: int) -> float:
+    """Seconds to wait before the next poll of a task submitted ``elapsed`` seconds ago.
+
+    The expected end comes from the provider's estimate, stretched when the reported
+    progress says the task runs slower. The wait halves the time left until that end, so
+    polls are rare at first and bunch up near it; past the end it grows again gently. It is
+    always within ``[min_interval, max_interval]``.
+    """
+    estimate = float(estimate) if estimate and estimate > 0 else DEFAULT_ESTIMATE
+    if polls == 0:
+        return _clamp(min(FIRST_CHECK, estimate / 4), min_interval, max_interval)
+    expected_end = estimate
+    if 0 < progress < 100 and elapsed > 0:
+        expected_end = max(expected_end, elapsed * 100.0 / progress)
+    remaining = expected_end - elapsed
+    if remaining > 0:
+        return _clamp(remaining / 2, min_interval, max_interval)
+    # Overdue: start at the floor and widen by half the overrun, so a stuck task costs little.
+    return _clamp(min_interval + (-remaining) / 4, min_interval, max_interval)
+
+
+def retry_delay(attempts: int, *, base: float, cap: float) -> float:
+    """Capped exponential backoff with full jitter for the ``attempts``-th consecutive error."""
+    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
+    return max(base, random.uniform(0, ceiling))
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))

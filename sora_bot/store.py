@@ -1,0 +1,194 @@
+"""Job rows: the typed Job value and the conditional updates that move it between states."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from .database import Database
+from .models import ACTIVE_STATES, JobState, Requester, VideoOptions
+
+IN_FLIGHT_STATES = (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One row of ``jobs``."""
+
+    id: int
+    guild_id: str
+    channel_id: str
+    user_id: str
+    prompt: str
+    aspect_ratio: str
+    duration: int
+    remove_watermark: bool
+    image_url: str | None
+    cost: int
+    credit_day: str
+    credit_state: str
+    state: JobState
+    task_id: str | None
+    progress: int
+    estimated_seconds: int | None
+    error_code: str | None
+    error_message: str | None
+    video_url: str | None
+    file_path: str | None
+    file_size: int | None
+    front_ref: dict[str, Any]
+    delivery_ref: str | None
+    outcome_posted: bool
+    attempts: int
+    created_at: float
+    submitted_at: float | None
+    completed_at: float | None
+    finished_at: float | None
+    updated_at: float
+    next_attempt_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = dict(row)
+        data["state"] = JobState(data["state"])
+        data["remove_watermark"] = bool(data["remove_watermark"])
+        data["outcome_posted"] = bool(data["outcome_posted"])
+        data["front_ref"] = json.loads(data["front_ref"]) if data["front_ref"] else {}
+        return cls(**data)
+
+    @property
+    def options(self) -> VideoOptions:
+        return VideoOptions(self.prompt, self.aspect_ratio, self.duration, self.remove_watermark,
+                            self.image_url)
+
+    @property
+    def requester(self) -> Requester:
+        return Requester(self.guild_id, self.channel_id, self.user_id)
+
+
+def _placeholders(values: Iterable[Any]) -> str:
+    return ",".join("?" for _ in values)
+
+
+class JobStore:
+    """Reads and state transitions of jobs; each transition is one committed write."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, conn: aiosqlite.Connection, *, requester: Requester,
+                     options: VideoOptions, cost: int, credit_day: str, credit_state: str,
+                     state: JobState, now: float, front_ref: Mapping[str, Any] | None = None,
+                     next_attempt_at: float | None = None) -> int:
+        """Insert a job inside the caller's transaction; returns its id."""
+        cur = await conn.execute(
+            """INSERT INTO jobs (guild_id, channel_id, user_id, prompt, aspect_ratio, duration,
+                   remove_watermark, image_url, cost, credit_day, credit_state, state, front_ref,
+                   created_at, updated_at, next_attempt_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (requester.guild_id, requester.channel_id, requester.user_id, options.prompt,
+             options.aspect_ratio, options.duration, int(options.remove_watermark),
+             options.image_url, cost, credit_day, credit_state, state.value,
+             json.dumps(dict(front_ref or {})), now, now, next_attempt_at),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    async def get(self, job_id: int) -> Job | None:
+        """The job with this id, or None."""
+        row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(row) if row else None
+
+    async def require(self, job_id: int) -> Job:
+        """The job with this id (it must exist)."""
+        job = await self.get(job_id)
+        if job is None:
+            raise LookupError(f"job {job_id} does not exist")
+        return job
+
+    async def due(self, now: float, limit: int) -> list[Job]:
+        """Jobs whose next worker step is due, earliest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM jobs WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def next_due_at(self) -> float | None:
+        """When the earliest pending worker step is due (None: nothing pending)."""
+        row = await self.db.fetchone("SELECT MIN(next_attempt_at) FROM jobs")
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def count_in_flight(self) -> int:
+        """Jobs currently holding a provider slot."""
+        row = await self.db.fetchone(
+            f"SELECT COUNT(*) FROM jobs WHERE state IN ({_placeholders(IN_FLIGHT_STATES)})",
+            IN_FLIGHT_STATES,
+        )
+        return int(row[0]) if row else 0
+
+    async def recent_for_user(self, guild_id: str, user_id: str, limit: int = 10) -> list[Job]:
+        """A user's latest jobs in a guild, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+            (guild_id, user_id, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def unfinished(self) -> list[Job]:
+        """Every job that is not in a terminal state."""
+        rows = await self.db.fetchall(
+            f"SELECT * FROM jobs WHERE state IN ({_placeholders(ACTIVE_STATES)}) ORDER BY id",
+            [s.value for s in ACTIVE_STATES],
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def update(self, job_id: int, *, expect: Iterable[JobState] | None = None,
+                     now: float, **fields: Any) -> bool:
+        """Set ``fields``; with ``expect``, only if the job is still in one of those states."""
+        async with self.db.transaction() as conn:
+            return await self.update_in(conn, job_id, expect=expect, now=now, **fields)
+
+    async def update_in(self, conn: aiosqlite.Connection, job_id: int, *,
+                        expect: Iterable[JobState] | None = None, now: float,
+                        **fields: Any) -> bool:
+        """``update`` inside the caller's transaction."""
+        fields["updated_at"] = now
+        for key, value in list(fields.items()):
+            if isinstance(value, JobState):
+                fields[key] = value.value
+            elif key == "front_ref":
+                fields[key] = json.dumps(value)
+        sets = ", ".join(f"{key} = ?" for key in fields)
+        sql = f"UPDATE jobs SET {sets} WHERE id = ?"
+        params: list[Any] = [*fields.values(), job_id]
+        if expect is not None:
+            states = [s.value for s in expect]
+            sql += f" AND state IN ({_placeholders(states)})"
+            params += states
+        cur = await conn.execute(sql, params)
+        return cur.rowcount == 1
+
+    async def finish(self, job_id: int, *, expect: Iterable[JobState], state: JobState,
+                     credits: str, now: float, **fields: Any) -> bool:
+        """Move to a terminal state and settle or refund the reservation, in one transaction.
+
+        ``credits`` is ``"settled"`` or ``"refunded"``; the conditional updates make both
+        exactly-once even if two paths race to finish the same job.
+        """
+        assert credits in ("settled", "refunded")
+        async with self.db.transaction() as conn:
+            moved = await self.update_in(conn, job_id, expect=expect, now=now, state=state,
+                                         finished_at=now, **fields)
+            if moved:
+                await conn.execute(
+                    "UPDATE jobs SET credit_state = ? WHERE id = ? AND credit_state = 'reserved'",
+                    (credits, job_id),
+                )
+            return moved

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sora_bot.credits import Credits
+from sora_bot.database import Database
+from sora_bot.settings import Settings, load_settings
+from sora_bot.store import JobStore
+from tests.fakes import FakeClock
+
+
+def make_settings(tmp_path: Path, **env: str) -> Settings:
+    """Settings for a test: files under tmp_path, fast polling."""
+    base = {
+        "SORA_API_KEY": "test-key",
+        "DATABASE_PATH": str(tmp_path / "bot.db"),
+        "SORA_DOWNLOAD_DIR": str(tmp_path / "videos"),
+        "SORA_POLL_INTERVAL": "0.05",
+        "SORA_MAX_POLL_INTERVAL": "0.2",
+    }
+    base.update(env)
+    return load_settings(base)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "bot.db")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def store(db: Database) -> JobStore:
+    return JobStore(db)
+
+
+@pytest.fixture
+def credits(db: Database, store: JobStore, tmp_path: Path, clock: FakeClock) -> Credits:
+    settings = make_settings(tmp_path, SORA_DAILY_CREDITS="30", SORA_MAX_ACTIVE_PER_USER="100")
+    return Credits(db, store, settings, clock)
