@@ -75,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--image-url", help="image-to-video: a directly downloadable jpg/png/webp")
     gen.add_argument("--aspect-ratio", default="16:9", choices=ASPECT_RATIOS)
     gen.add_argument("--duration", default=10, type=int, choices=DURATIONS)
-    gen.add_argument("--keep-watermark", action="store_true",
-                     help="keep the provider's watermark (cheaper)")
+    gen.add_argument(
+        "--keep-watermark", action="store_true", help="keep the provider's watermark (cheaper)"
+    )
     sub.add_parser("doctor", help="check settings, database and the provider key")
     return parser
 
@@ -97,9 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         return asyncio.run(doctor(settings, sys.stdout))
     try:
-        options = build_options(clean_prompt(args.prompt), aspect_ratio=args.aspect_ratio,
-                                duration=args.duration, remove_watermark=not args.keep_watermark,
-                                image_url=args.image_url)
+        options = build_options(
+            clean_prompt(args.prompt),
+            aspect_ratio=args.aspect_ratio,
+            duration=args.duration,
+            remove_watermark=not args.keep_watermark,
+            image_url=args.image_url,
+        )
     except InvalidInput as exc:
         print(f"bad input: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -116,10 +121,10 @@ async def generate(settings: Settings, options: VideoOptions, out: Path, stream:
     delivery = CliDelivery(out, stream)
     with tempfile.TemporaryDirectory(prefix="sora-cli-") as tmp:
         # Credits aside: the command line keeps its own database and download folder.
-        local = replace(settings, database_path=Path(tmp) / "cli.db",
-                        download_dir=Path(tmp) / "videos")
-        async with aiohttp.ClientSession() as session, \
-                open_core(local, session, delivery) as core:
+        local = replace(
+            settings, database_path=Path(tmp) / "cli.db", download_dir=Path(tmp) / "videos"
+        )
+        async with aiohttp.ClientSession() as session, open_core(local, session, delivery) as core:
             job = await core.jobs.submit(CLI_REQUESTER, options, charge=False)
             core.worker.start()
             await delivery.done.wait()
@@ -146,31 +151,46 @@ async def doctor(settings: Settings, out: TextIO) -> int:
     try:
         db = await Database.open(settings.database_path)
         version = await db.schema_version()
-        await db.execute("INSERT INTO meta (key, value) VALUES ('doctor', 'ok') "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        await db.execute(
+            "INSERT INTO meta (key, value) VALUES ('doctor', 'ok') "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
         await db.close()
         report(True, f"database {settings.database_path} writable, schema version {version}")
     except Exception as exc:
-        report(False, f"database {settings.database_path}",
-               f"cannot open or write it ({type(exc).__name__}: {exc}); check DATABASE_PATH "
-               "and the folder's permissions")
+        report(
+            False,
+            f"database {settings.database_path}",
+            f"cannot open or write it ({type(exc).__name__}: {exc}); check DATABASE_PATH "
+            "and the folder's permissions",
+        )
     if not settings.api_key:
         report(False, "provider key", "SORA_API_KEY is not set: put your provider key in .env")
     else:
         async with aiohttp.ClientSession() as session:
-            client = ProviderClient(session, base_url=settings.api_base, api_key=settings.api_key,
-                                    max_retries=1)
+            client = ProviderClient(
+                session, base_url=settings.api_base, api_key=settings.api_key, max_retries=1
+            )
             try:
                 await client.check_key()
                 report(True, "provider key accepted")
             except AuthenticationFailed:
-                report(False, "provider key", "the provider refused SORA_API_KEY (401): "
-                       "create a new key in the provider's dashboard")
+                report(
+                    False,
+                    "provider key",
+                    "the provider refused SORA_API_KEY (401): "
+                    "create a new key in the provider's dashboard",
+                )
             except ProviderError as exc:
-                report(False, "provider reachable",
-                       f"{messages.api_error(exc)} Check SORA_API_BASE and the network.")
+                report(
+                    False,
+                    "provider reachable",
+                    f"{messages.api_error(exc)} Check SORA_API_BASE and the network.",
+                )
     if settings.discord_token is None:
-        print("[note] DISCORD_TOKEN is not set: needed by bot.py, not by this command line", file=out)
+        print(
+            "[note] DISCORD_TOKEN is not set: needed by bot.py, not by this command line", file=out
+        )
     else:
         report(True, "Discord token set")
     print("all good" if not problems else f"{problems} problem(s) found", file=out)

@@ -33,25 +33,35 @@ class Core:
 
 
 @asynccontextmanager
-async def open_core(settings: Settings, session: aiohttp.ClientSession,
-                    delivery: Delivery | None = None, *,
-                    clock: Callable[[], float] = time.time) -> AsyncIterator[Core]:
+async def open_core(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    delivery: Delivery | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> AsyncIterator[Core]:
     """Open the database and build the core.
 
     The caller starts the worker, after ``worker.delivery`` is set when it was not given
     (the Discord adapter needs the bot, which is built with the core).
     """
-    provider = ProviderClient(session, base_url=settings.api_base,
-                              api_key=settings.require_api_key(),
-                              max_concurrency=settings.max_concurrent_requests)
+    provider = ProviderClient(
+        session,
+        base_url=settings.api_base,
+        api_key=settings.require_api_key(),
+        max_concurrency=settings.max_concurrent_requests,
+        backoff_base=settings.retry_backoff,
+    )
     db = await Database.open(settings.database_path)
     try:
         store = JobStore(db)
         credits = Credits(db, store, settings, clock)
-        worker = Worker(store=store, provider=provider, delivery=delivery, settings=settings,
-                        clock=clock)
-        jobs = JobService(store=store, credits=credits, settings=settings, clock=clock,
-                          wake=worker.wake)
+        worker = Worker(
+            store=store, provider=provider, delivery=delivery, settings=settings, clock=clock
+        )
+        jobs = JobService(
+            store=store, credits=credits, settings=settings, clock=clock, wake=worker.wake
+        )
         core = Core(settings, db, store, credits, provider, worker, jobs)
         try:
             yield core

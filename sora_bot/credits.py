@@ -67,8 +67,9 @@ class CreditRefused(SoraBotError):
 class Credits:
     """Allowances, usage and the atomic reservation that creates a job."""
 
-    def __init__(self, db: Database, store: JobStore, settings: Settings,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, db: Database, store: JobStore, settings: Settings, clock: Callable[[], float]
+    ) -> None:
         self.db = db
         self.store = store
         self.settings = settings
@@ -79,10 +80,17 @@ class Credits:
         async with self.db.transaction() as conn:
             return await self._status(conn, requester, self.clock())
 
-    async def reserve(self, requester: Requester, options: VideoOptions, cost: int, *,
-                      state: JobState = JobState.QUEUED,
-                      front_ref: Mapping[str, Any] | None = None, charge: bool = True,
-                      next_attempt_at: float | None = None) -> Job:
+    async def reserve(
+        self,
+        requester: Requester,
+        options: VideoOptions,
+        cost: int,
+        *,
+        state: JobState = JobState.QUEUED,
+        front_ref: Mapping[str, Any] | None = None,
+        charge: bool = True,
+        next_attempt_at: float | None = None,
+    ) -> Job:
         """Check every rule and create the job with its credits reserved, atomically.
 
         The checks and the insert share one ``BEGIN IMMEDIATE`` transaction, so simultaneous
@@ -96,9 +104,15 @@ class Credits:
                 if reason:
                     raise CreditRefused(reason, status, cost)
             job_id = await self.store.insert(
-                conn, requester=requester, options=options, cost=cost if charge else 0,
-                credit_day=utc_day(now), credit_state="reserved" if charge else "none",
-                state=state, now=now, front_ref=front_ref,
+                conn,
+                requester=requester,
+                options=options,
+                cost=cost if charge else 0,
+                credit_day=utc_day(now),
+                credit_state="reserved" if charge else "none",
+                state=state,
+                now=now,
+                front_ref=front_ref,
                 next_attempt_at=next_attempt_at if next_attempt_at is not None else now,
             )
         return await self.store.require(job_id)
@@ -116,52 +130,82 @@ class Credits:
 
     async def _status(self, conn: aiosqlite.Connection, who: Requester, now: float) -> QuotaStatus:
         day = utc_day(now)
-        guild = await _one(conn, "SELECT daily_credits, daily_budget, paused FROM guild_settings "
-                                 "WHERE guild_id = ?", (who.guild_id,))
+        guild = await _one(
+            conn,
+            "SELECT daily_credits, daily_budget, paused FROM guild_settings WHERE guild_id = ?",
+            (who.guild_id,),
+        )
         allowance = await self._base_allowance(conn, who, guild)
-        allowance += await _scalar(conn, "SELECT COALESCE(SUM(amount), 0) FROM credit_grants "
-                                         "WHERE guild_id = ? AND user_id = ? AND day = ?",
-                                   (who.guild_id, who.user_id, day))
-        used = await _scalar(conn, "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE guild_id = ? "
-                                   "AND user_id = ? AND credit_day = ? "
-                                   "AND credit_state IN ('reserved', 'settled')",
-                             (who.guild_id, who.user_id, day))
-        active = await _scalar(conn, f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? "
-                                     f"AND state IN ({_ACTIVE_SQL})",
-                               (who.guild_id, who.user_id, *_ACTIVE))
+        allowance += await _scalar(
+            conn,
+            "SELECT COALESCE(SUM(amount), 0) FROM credit_grants "
+            "WHERE guild_id = ? AND user_id = ? AND day = ?",
+            (who.guild_id, who.user_id, day),
+        )
+        used = await _scalar(
+            conn,
+            "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE guild_id = ? "
+            "AND user_id = ? AND credit_day = ? "
+            "AND credit_state IN ('reserved', 'settled')",
+            (who.guild_id, who.user_id, day),
+        )
+        active = await _scalar(
+            conn,
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? "
+            f"AND state IN ({_ACTIVE_SQL})",
+            (who.guild_id, who.user_id, *_ACTIVE),
+        )
         budget = guild["daily_budget"] if guild and guild["daily_budget"] is not None else None
         if budget is None:
             budget = self.settings.guild_daily_budget
         guild_used = 0
         if budget:
-            guild_used = await _scalar(conn, "SELECT COALESCE(SUM(cost), 0) FROM jobs "
-                                             "WHERE guild_id = ? AND credit_day = ? "
-                                             "AND credit_state IN ('reserved', 'settled')",
-                                       (who.guild_id, day))
-        return QuotaStatus(allowance=allowance, used=used, active_jobs=active,
-                           max_active=self.settings.max_active_per_user,
-                           resets_at=next_reset(now), paused=bool(guild and guild["paused"]),
-                           guild_budget=budget or None, guild_used=guild_used)
+            guild_used = await _scalar(
+                conn,
+                "SELECT COALESCE(SUM(cost), 0) FROM jobs "
+                "WHERE guild_id = ? AND credit_day = ? "
+                "AND credit_state IN ('reserved', 'settled')",
+                (who.guild_id, day),
+            )
+        return QuotaStatus(
+            allowance=allowance,
+            used=used,
+            active_jobs=active,
+            max_active=self.settings.max_active_per_user,
+            resets_at=next_reset(now),
+            paused=bool(guild and guild["paused"]),
+            guild_budget=budget or None,
+            guild_used=guild_used,
+        )
 
-    async def _base_allowance(self, conn: aiosqlite.Connection, who: Requester,
-                              guild: aiosqlite.Row | None) -> int:
-        user = await _one(conn, "SELECT daily_credits FROM allowance_overrides WHERE guild_id = ? "
-                                "AND kind = 'user' AND target_id = ?", (who.guild_id, who.user_id))
+    async def _base_allowance(
+        self, conn: aiosqlite.Connection, who: Requester, guild: aiosqlite.Row | None
+    ) -> int:
+        user = await _one(
+            conn,
+            "SELECT daily_credits FROM allowance_overrides WHERE guild_id = ? "
+            "AND kind = 'user' AND target_id = ?",
+            (who.guild_id, who.user_id),
+        )
         if user is not None:
             return int(user[0])
         if who.role_ids:
             marks = ",".join("?" for _ in who.role_ids)
-            best = await _one(conn, "SELECT MAX(daily_credits) FROM allowance_overrides "
-                                    f"WHERE guild_id = ? AND kind = 'role' AND target_id IN ({marks})",
-                              (who.guild_id, *who.role_ids))
+            best = await _one(
+                conn,
+                "SELECT MAX(daily_credits) FROM allowance_overrides "
+                f"WHERE guild_id = ? AND kind = 'role' AND target_id IN ({marks})",
+                (who.guild_id, *who.role_ids),
+            )
             if best is not None and best[0] is not None:
                 return int(best[0])  # the most generous of the member's roles
         if guild is not None and guild["daily_credits"] is not None:
             return int(guild["daily_credits"])
         return self.settings.daily_credits
 
-    async def grant(self, guild_id: str, user_id: str, amount: int, *, reason: str = "",
-                    by: str = "") -> None:
+    async def grant(
+        self, guild_id: str, user_id: str, amount: int, *, reason: str = "", by: str = ""
+    ) -> None:
         """Give a user extra credits for today only."""
         now = self.clock()
         await self.db.execute(
@@ -170,12 +214,15 @@ class Credits:
             (guild_id, user_id, utc_day(now), amount, reason, by, now),
         )
 
-    async def set_override(self, guild_id: str, kind: str, target_id: str,
-                           daily_credits: int | None) -> None:
+    async def set_override(
+        self, guild_id: str, kind: str, target_id: str, daily_credits: int | None
+    ) -> None:
         """Set (or with None, remove) a per-user or per-role daily allowance."""
         if daily_credits is None:
-            await self.db.execute("DELETE FROM allowance_overrides WHERE guild_id = ? AND kind = ? "
-                                  "AND target_id = ?", (guild_id, kind, target_id))
+            await self.db.execute(
+                "DELETE FROM allowance_overrides WHERE guild_id = ? AND kind = ? AND target_id = ?",
+                (guild_id, kind, target_id),
+            )
         else:
             await self.db.execute(
                 "INSERT INTO allowance_overrides (guild_id, kind, target_id, daily_credits) "
@@ -185,7 +232,9 @@ class Credits:
             )
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> aiosqlite.Row | None:
+async def _one(
+    conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]
+) -> aiosqlite.Row | None:
     async with conn.execute(sql, params) as cur:
         return await cur.fetchone()
 

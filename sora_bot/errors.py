@@ -32,7 +32,7 @@ class SoraAPIError(ProviderError):
         status: int,
         message: str = "",
         *,
-        type: str | None = None,  # noqa: A002 - mirrors the envelope's field name
+        type: str | None = None,
         param: str | None = None,
         fallback_suggestion: str | None = None,
         retry_after: float | None = None,

@@ -16,8 +16,15 @@ from .worker import ACCEPTED_GRACE
 class JobService:
     """What a front end (Discord cog, command line) calls; it never touches SQL or HTTP."""
 
-    def __init__(self, *, store: JobStore, credits: Credits, settings: Settings,
-                 clock: Callable[[], float], wake: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        credits: Credits,
+        settings: Settings,
+        clock: Callable[[], float],
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
         self.store = store
         self.credits = credits
         self.settings = settings
@@ -26,11 +33,19 @@ class JobService:
 
     def cost_of(self, options: VideoOptions) -> int:
         """Credits a job with these options costs."""
-        return video_cost(options.duration, options.remove_watermark,
-                          self.settings.watermark_surcharge)
+        return video_cost(
+            options.duration, options.remove_watermark, self.settings.watermark_surcharge
+        )
 
-    async def submit(self, requester: Requester, options: VideoOptions, *, hold: bool = False,
-                     front_ref: Mapping[str, Any] | None = None, charge: bool = True) -> Job:
+    async def submit(
+        self,
+        requester: Requester,
+        options: VideoOptions,
+        *,
+        hold: bool = False,
+        front_ref: Mapping[str, Any] | None = None,
+        charge: bool = True,
+    ) -> Job:
         """Reserve credits and create the job (raises CreditRefused).
 
         With ``hold`` the job waits in ``accepted`` until ``release`` (the front end still has
@@ -38,7 +53,11 @@ class JobService:
         """
         now = self.clock()
         job = await self.credits.reserve(
-            requester, options, self.cost_of(options), front_ref=front_ref, charge=charge,
+            requester,
+            options,
+            self.cost_of(options),
+            front_ref=front_ref,
+            charge=charge,
             state=JobState.ACCEPTED if hold else JobState.QUEUED,
             next_attempt_at=now + ACCEPTED_GRACE if hold else now,
         )
@@ -46,26 +65,39 @@ class JobService:
             self.wake()
         return job
 
-    async def release(self, job_id: int, *, image_url: str | None = None,
-                      front_ref: Mapping[str, Any] | None = None) -> bool:
+    async def release(
+        self,
+        job_id: int,
+        *,
+        image_url: str | None = None,
+        front_ref: Mapping[str, Any] | None = None,
+    ) -> bool:
         """Queue a held job, adding what the front end prepared."""
         fields: dict[str, Any] = {"state": JobState.QUEUED, "next_attempt_at": self.clock()}
         if image_url is not None:
             fields["image_url"] = image_url
         if front_ref is not None:
             fields["front_ref"] = dict(front_ref)
-        released = await self.store.update(job_id, expect=[JobState.ACCEPTED], now=self.clock(),
-                                           **fields)
+        released = await self.store.update(
+            job_id, expect=[JobState.ACCEPTED], now=self.clock(), **fields
+        )
         if released:
             self.wake()
         return released
 
     async def abandon(self, job_id: int, reason: str) -> bool:
         """Drop a held job that could not be prepared: refund; the front end tells the user."""
-        return await self.store.finish(job_id, expect=[JobState.ACCEPTED], state=JobState.REJECTED,
-                                       credits="refunded", now=self.clock(),
-                                       error_code="preparation_failed", error_message=reason,
-                                       outcome_posted=1, next_attempt_at=None)
+        return await self.store.finish(
+            job_id,
+            expect=[JobState.ACCEPTED],
+            state=JobState.REJECTED,
+            credits="refunded",
+            now=self.clock(),
+            error_code="preparation_failed",
+            error_message=reason,
+            outcome_posted=1,
+            next_attempt_at=None,
+        )
 
     async def set_front_ref(self, job_id: int, front_ref: Mapping[str, Any]) -> None:
         """Store the front end's references (message and thread ids) on the job."""

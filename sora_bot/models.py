@@ -72,8 +72,9 @@ class JobState(enum.StrEnum):
         return self in TERMINAL_STATES
 
 
-TERMINAL_STATES = frozenset({JobState.DELIVERED, JobState.REJECTED, JobState.FAILED,
-                             JobState.UNDELIVERABLE})
+TERMINAL_STATES = frozenset(
+    {JobState.DELIVERED, JobState.REJECTED, JobState.FAILED, JobState.UNDELIVERABLE}
+)
 ACTIVE_STATES = frozenset(set(JobState) - TERMINAL_STATES)
 
 

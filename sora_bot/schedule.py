@@ -5,15 +5,24 @@ from __future__ import annotations
 import random
 
 DEFAULT_ESTIMATE = 300.0  # seconds; the provider's typical estimated_time
+TRUST_PROGRESS = 10  # percent; below this a progress rate is too noisy to extrapolate
 FIRST_CHECK = 20.0  # an early look catches fast failures (moderation is the most common)
 
 
-def next_poll_delay(*, elapsed: float, estimate: float | None, progress: int,
-                    min_interval: float, max_interval: float, polls: int) -> float:
+def next_poll_delay(
+    *,
+    elapsed: float,
+    estimate: float | None,
+    progress: int,
+    min_interval: float,
+    max_interval: float,
+    polls: int,
+) -> float:
     """Seconds to wait before the next poll of a task submitted ``elapsed`` seconds ago.
 
-    The expected end comes from the provider's estimate, stretched when the reported
-    progress says the task runs slower. The wait halves the time left until that end, so
+    The expected end comes from the provider's estimate until the reported progress is
+    large enough to extrapolate from (then the progress rate wins, earlier or later). The
+    wait halves the time left until that end, so
     polls are rare at first and bunch up near it; past the end it grows again gently. It is
     always within ``[min_interval, max_interval]``.
     """
@@ -21,7 +30,9 @@ def next_poll_delay(*, elapsed: float, estimate: float | None, progress: int,
     if polls == 0:
         return _clamp(min(FIRST_CHECK, estimate / 4), min_interval, max_interval)
     expected_end = estimate
-    if 0 < progress < 100 and elapsed > 0:
+    if TRUST_PROGRESS <= progress < 100 and elapsed > 0:
+        expected_end = elapsed * 100.0 / progress
+    elif 0 < progress < TRUST_PROGRESS and elapsed > 0:
         expected_end = max(expected_end, elapsed * 100.0 / progress)
     remaining = expected_end - elapsed
     if remaining > 0:

@@ -33,6 +33,7 @@ class Settings:
     watermark_surcharge: int = 5
     guild_daily_budget: int = 0  # 0: no guild budget
     max_concurrent_requests: int = 4
+    retry_backoff: float = 1.0
     max_inflight_jobs: int = 10
     log_level: str = "INFO"
     discord_token: str | None = field(default=None, repr=False)
@@ -57,8 +58,14 @@ class Settings:
         return self.max_download_mb * 1024 * 1024
 
 
-def _parse(env: Mapping[str, str], name: str, convert: Callable[[str], T], default: T,
-           check: Callable[[T], bool] = lambda _v: True, rule: str = "") -> T:
+def _parse(
+    env: Mapping[str, str],
+    name: str,
+    convert: Callable[[str], T],
+    default: T,
+    check: Callable[[T], bool] = lambda _v: True,
+    rule: str = "",
+) -> T:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -75,7 +82,9 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name, "").strip() or None
 
 
-def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+def _url(
+    env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]
+) -> str | None:
     value = _optional(env, name) or default
     if value is not None and not value.startswith(schemes):
         raise ConfigError(f"{name} is invalid: expected a URL starting with {' or '.join(schemes)}")
@@ -99,33 +108,67 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     api_base = _url(env, "SORA_API_BASE", DEFAULT_API_BASE, ("https://", "http://"))
     assert api_base is not None
     poll = _parse(env, "SORA_POLL_INTERVAL", float, 5.0, lambda v: v > 0, positive)
-    level = _parse(env, "LOG_LEVEL", str.upper, "INFO",
-                   lambda v: v in {"DEBUG", "INFO", "WARNING", "ERROR"},
-                   "one of DEBUG, INFO, WARNING, ERROR")
+    level = _parse(
+        env,
+        "LOG_LEVEL",
+        str.upper,
+        "INFO",
+        lambda v: v in {"DEBUG", "INFO", "WARNING", "ERROR"},
+        "one of DEBUG, INFO, WARNING, ERROR",
+    )
     return Settings(
         api_key=_optional(env, "SORA_API_KEY"),
         api_base=api_base,
         poll_interval=poll,
-        max_poll_interval=_parse(env, "SORA_MAX_POLL_INTERVAL", float, max(60.0, poll),
-                                 lambda v: v >= poll, "a number at least SORA_POLL_INTERVAL"),
+        max_poll_interval=_parse(
+            env,
+            "SORA_MAX_POLL_INTERVAL",
+            float,
+            max(60.0, poll),
+            lambda v: v >= poll,
+            "a number at least SORA_POLL_INTERVAL",
+        ),
         job_timeout=_parse(env, "SORA_JOB_TIMEOUT", float, 3600.0, lambda v: v > 0, positive),
         database_path=Path(env.get("DATABASE_PATH", "").strip() or "data/sora_bot.db"),
         download_dir=Path(env.get("SORA_DOWNLOAD_DIR", "").strip() or "data/videos"),
         max_download_mb=_parse(env, "SORA_MAX_DOWNLOAD_MB", int, 500, lambda v: v >= 1, count),
-        daily_credits=_parse(env, "SORA_DAILY_CREDITS", int, 30, lambda v: v >= 0,
-                             "a whole number of at least 0"),
-        max_active_per_user=_parse(env, "SORA_MAX_ACTIVE_PER_USER", int, 2, lambda v: v >= 1, count),
-        watermark_surcharge=_parse(env, "SORA_WATERMARK_SURCHARGE", int, 5, lambda v: v >= 0,
-                                   "a whole number of at least 0"),
-        guild_daily_budget=_parse(env, "SORA_GUILD_DAILY_BUDGET", int, 0, lambda v: v >= 0,
-                                  "a whole number of at least 0 (0 means no budget)"),
-        max_concurrent_requests=_parse(env, "SORA_MAX_CONCURRENT_REQUESTS", int, 4,
-                                       lambda v: v >= 1, count),
+        daily_credits=_parse(
+            env, "SORA_DAILY_CREDITS", int, 30, lambda v: v >= 0, "a whole number of at least 0"
+        ),
+        max_active_per_user=_parse(
+            env, "SORA_MAX_ACTIVE_PER_USER", int, 2, lambda v: v >= 1, count
+        ),
+        watermark_surcharge=_parse(
+            env,
+            "SORA_WATERMARK_SURCHARGE",
+            int,
+            5,
+            lambda v: v >= 0,
+            "a whole number of at least 0",
+        ),
+        guild_daily_budget=_parse(
+            env,
+            "SORA_GUILD_DAILY_BUDGET",
+            int,
+            0,
+            lambda v: v >= 0,
+            "a whole number of at least 0 (0 means no budget)",
+        ),
+        max_concurrent_requests=_parse(
+            env, "SORA_MAX_CONCURRENT_REQUESTS", int, 4, lambda v: v >= 1, count
+        ),
+        retry_backoff=_parse(env, "SORA_RETRY_BACKOFF", float, 1.0, lambda v: v > 0, positive),
         max_inflight_jobs=_parse(env, "SORA_MAX_INFLIGHT_JOBS", int, 10, lambda v: v >= 1, count),
         log_level=level,
         discord_token=_optional(env, "DISCORD_TOKEN"),
         discord_api_base=_url(env, "DISCORD_API_BASE", None, ("https://", "http://")),
         discord_gateway_url=_url(env, "DISCORD_GATEWAY_URL", None, ("wss://", "ws://")),
-        discord_dev_guild_id=_parse(env, "DISCORD_DEV_GUILD_ID", int, None, lambda v: v > 0,
-                                    "a guild id (a positive whole number)"),
+        discord_dev_guild_id=_parse(
+            env,
+            "DISCORD_DEV_GUILD_ID",
+            int,
+            None,
+            lambda v: v is not None and v > 0,
+            "a guild id (a positive whole number)",
+        ),
     )

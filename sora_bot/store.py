@@ -63,8 +63,9 @@ class Job:
 
     @property
     def options(self) -> VideoOptions:
-        return VideoOptions(self.prompt, self.aspect_ratio, self.duration, self.remove_watermark,
-                            self.image_url)
+        return VideoOptions(
+            self.prompt, self.aspect_ratio, self.duration, self.remove_watermark, self.image_url
+        )
 
     @property
     def requester(self) -> Requester:
@@ -81,20 +82,44 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def insert(self, conn: aiosqlite.Connection, *, requester: Requester,
-                     options: VideoOptions, cost: int, credit_day: str, credit_state: str,
-                     state: JobState, now: float, front_ref: Mapping[str, Any] | None = None,
-                     next_attempt_at: float | None = None) -> int:
+    async def insert(
+        self,
+        conn: aiosqlite.Connection,
+        *,
+        requester: Requester,
+        options: VideoOptions,
+        cost: int,
+        credit_day: str,
+        credit_state: str,
+        state: JobState,
+        now: float,
+        front_ref: Mapping[str, Any] | None = None,
+        next_attempt_at: float | None = None,
+    ) -> int:
         """Insert a job inside the caller's transaction; returns its id."""
         cur = await conn.execute(
             """INSERT INTO jobs (guild_id, channel_id, user_id, prompt, aspect_ratio, duration,
                    remove_watermark, image_url, cost, credit_day, credit_state, state, front_ref,
                    created_at, updated_at, next_attempt_at)
                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-            (requester.guild_id, requester.channel_id, requester.user_id, options.prompt,
-             options.aspect_ratio, options.duration, int(options.remove_watermark),
-             options.image_url, cost, credit_day, credit_state, state.value,
-             json.dumps(dict(front_ref or {})), now, now, next_attempt_at),
+            (
+                requester.guild_id,
+                requester.channel_id,
+                requester.user_id,
+                options.prompt,
+                options.aspect_ratio,
+                options.duration,
+                int(options.remove_watermark),
+                options.image_url,
+                cost,
+                credit_day,
+                credit_state,
+                state.value,
+                json.dumps(dict(front_ref or {})),
+                now,
+                now,
+                next_attempt_at,
+            ),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -149,15 +174,22 @@ class JobStore:
         )
         return [Job.from_row(r) for r in rows]
 
-    async def update(self, job_id: int, *, expect: Iterable[JobState] | None = None,
-                     now: float, **fields: Any) -> bool:
+    async def update(
+        self, job_id: int, *, expect: Iterable[JobState] | None = None, now: float, **fields: Any
+    ) -> bool:
         """Set ``fields``; with ``expect``, only if the job is still in one of those states."""
         async with self.db.transaction() as conn:
             return await self.update_in(conn, job_id, expect=expect, now=now, **fields)
 
-    async def update_in(self, conn: aiosqlite.Connection, job_id: int, *,
-                        expect: Iterable[JobState] | None = None, now: float,
-                        **fields: Any) -> bool:
+    async def update_in(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        *,
+        expect: Iterable[JobState] | None = None,
+        now: float,
+        **fields: Any,
+    ) -> bool:
         """``update`` inside the caller's transaction."""
         fields["updated_at"] = now
         for key, value in list(fields.items()):
@@ -175,8 +207,16 @@ class JobStore:
         cur = await conn.execute(sql, params)
         return cur.rowcount == 1
 
-    async def finish(self, job_id: int, *, expect: Iterable[JobState], state: JobState,
-                     credits: str, now: float, **fields: Any) -> bool:
+    async def finish(
+        self,
+        job_id: int,
+        *,
+        expect: Iterable[JobState],
+        state: JobState,
+        credits: str,
+        now: float,
+        **fields: Any,
+    ) -> bool:
         """Move to a terminal state and settle or refund the reservation, in one transaction.
 
         ``credits`` is ``"settled"`` or ``"refunded"``; the conditional updates make both
@@ -184,8 +224,9 @@ class JobStore:
         """
         assert credits in ("settled", "refunded")
         async with self.db.transaction() as conn:
-            moved = await self.update_in(conn, job_id, expect=expect, now=now, state=state,
-                                         finished_at=now, **fields)
+            moved = await self.update_in(
+                conn, job_id, expect=expect, now=now, state=state, finished_at=now, **fields
+            )
             if moved:
                 await conn.execute(
                     "UPDATE jobs SET credit_state = ? WHERE id = ? AND credit_state = 'reserved'",

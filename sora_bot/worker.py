@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -40,9 +41,16 @@ MAX_POST_ATTEMPTS = 8
 class Worker:
     """Polls, downloads and delivers every unfinished job."""
 
-    def __init__(self, *, store: JobStore, provider: ProviderClient, delivery: Delivery | None,
-                 settings: Settings, clock: Callable[[], float] = time.time,
-                 batch: int = 200) -> None:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        provider: ProviderClient,
+        delivery: Delivery | None,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        batch: int = 200,
+    ) -> None:
         self.store = store
         self.provider = provider
         self.delivery = delivery
@@ -90,7 +98,9 @@ class Worker:
 
     async def run_once(self) -> int:
         """Run every due step to its end (tests and the command line); returns how many ran."""
-        jobs = [j for j in await self.store.due(self.clock(), self.batch) if j.id not in self._running]
+        jobs = [
+            j for j in await self.store.due(self.clock(), self.batch) if j.id not in self._running
+        ]
         await asyncio.gather(*(self._guarded_step(j) for j in jobs))
         return len(jobs)
 
@@ -111,9 +121,9 @@ class Worker:
             if job.id not in self._running:
                 task = asyncio.create_task(self._guarded_step(job), name=f"sora-job-{job.id}")
                 self._running[job.id] = task
-                task.add_done_callback(lambda _t, job_id=job.id: self._step_done(job_id))
+                task.add_done_callback(functools.partial(self._step_done, job.id))
 
-    def _step_done(self, job_id: int) -> None:
+    def _step_done(self, job_id: int, _task: asyncio.Task[None]) -> None:
         self._running.pop(job_id, None)
         self._wake.set()
 
@@ -149,68 +159,120 @@ class Worker:
 
     async def _expire_accepted(self, job: Job) -> None:
         if self.clock() - job.created_at < ACCEPTED_GRACE:
-            await self.store.update(job.id, expect=[JobState.ACCEPTED], now=self.clock(),
-                                    next_attempt_at=job.created_at + ACCEPTED_GRACE)
+            await self.store.update(
+                job.id,
+                expect=[JobState.ACCEPTED],
+                now=self.clock(),
+                next_attempt_at=job.created_at + ACCEPTED_GRACE,
+            )
             return
-        await self._fail(job, JobState.REJECTED, "preparation_interrupted",
-                         "the request was interrupted before it was sent", expect=[JobState.ACCEPTED])
+        await self._fail(
+            job,
+            JobState.REJECTED,
+            "preparation_interrupted",
+            "the request was interrupted before it was sent",
+            expect=[JobState.ACCEPTED],
+        )
 
     async def _submit(self, job: Job) -> None:
         async with self._submit_lock:
             if await self.store.count_in_flight() >= self.settings.max_inflight_jobs:
                 # Full: the next finished job wakes the loop; re-check at least every few seconds.
-                await self.store.update(job.id, expect=[JobState.QUEUED], now=self.clock(),
-                                        next_attempt_at=self.clock() + 5.0)
+                await self.store.update(
+                    job.id,
+                    expect=[JobState.QUEUED],
+                    now=self.clock(),
+                    next_attempt_at=self.clock() + 5.0,
+                )
                 return
             # Committed before the POST: a crash from here on is seen as an interrupted submit.
-            if not await self.store.update(job.id, expect=[JobState.QUEUED], now=self.clock(),
-                                           state=JobState.SUBMITTING,
-                                           next_attempt_at=self.clock()):
+            if not await self.store.update(
+                job.id,
+                expect=[JobState.QUEUED],
+                now=self.clock(),
+                state=JobState.SUBMITTING,
+                next_attempt_at=self.clock(),
+            ):
                 return
         try:
             task = await self.provider.create(job.options)
         except SubmissionUncertain as exc:
-            await self._fail(job, JobState.FAILED, "submit_uncertain", str(exc),
-                             expect=[JobState.SUBMITTING])
+            await self._fail(
+                job, JobState.FAILED, "submit_uncertain", str(exc), expect=[JobState.SUBMITTING]
+            )
             return
         except SoraAPIError as exc:
             if exc.retryable and self.clock() - job.created_at < self.settings.job_timeout:
                 await self._requeue(job, exc)
                 return
-            await self._fail(job, JobState.REJECTED, f"http_{exc.status}", exc.message or str(exc),
-                             expect=[JobState.SUBMITTING])
+            await self._fail(
+                job,
+                JobState.REJECTED,
+                f"http_{exc.status}",
+                exc.message or str(exc),
+                expect=[JobState.SUBMITTING],
+            )
             return
         except ProviderError as exc:  # transport trouble before anything was sent
             if self.clock() - job.created_at < self.settings.job_timeout:
                 await self._requeue(job, exc)
                 return
-            await self._fail(job, JobState.REJECTED, "provider_unavailable", str(exc),
-                             expect=[JobState.SUBMITTING])
+            await self._fail(
+                job,
+                JobState.REJECTED,
+                "provider_unavailable",
+                str(exc),
+                expect=[JobState.SUBMITTING],
+            )
             return
         now = self.clock()
-        first = next_poll_delay(elapsed=0, estimate=task.estimated_time, progress=task.progress,
-                                min_interval=self.settings.poll_interval,
-                                max_interval=self.settings.max_poll_interval, polls=0)
-        await self.store.update(job.id, expect=[JobState.SUBMITTING], now=now,
-                                state=JobState.SUBMITTED, task_id=task.id, submitted_at=now,
-                                estimated_seconds=task.estimated_time, progress=task.progress,
-                                attempts=0, next_attempt_at=now + first)
-        log.info("job %d: submitted as task %s (estimated %ss)", job.id, task.id,
-                 task.estimated_time)
+        first = next_poll_delay(
+            elapsed=0,
+            estimate=task.estimated_time,
+            progress=task.progress,
+            min_interval=self.settings.poll_interval,
+            max_interval=self.settings.max_poll_interval,
+            polls=0,
+        )
+        await self.store.update(
+            job.id,
+            expect=[JobState.SUBMITTING],
+            now=now,
+            state=JobState.SUBMITTED,
+            task_id=task.id,
+            submitted_at=now,
+            estimated_seconds=task.estimated_time,
+            progress=task.progress,
+            attempts=0,
+            next_attempt_at=now + first,
+        )
+        log.info(
+            "job %d: submitted as task %s (estimated %ss)", job.id, task.id, task.estimated_time
+        )
         await self._notify(job.id)
 
     async def _requeue(self, job: Job, exc: Exception) -> None:
         wait = self._backoff(job.attempts + 1, exc)
         log.warning("job %d: provider busy (%s); retrying submit in %.0fs", job.id, exc, wait)
-        await self.store.update(job.id, expect=[JobState.SUBMITTING], now=self.clock(),
-                                state=JobState.QUEUED, attempts=job.attempts + 1,
-                                next_attempt_at=self.clock() + wait)
+        await self.store.update(
+            job.id,
+            expect=[JobState.SUBMITTING],
+            now=self.clock(),
+            state=JobState.QUEUED,
+            attempts=job.attempts + 1,
+            next_attempt_at=self.clock() + wait,
+        )
 
     async def _interrupted_submit(self, job: Job) -> None:
         # We cannot know whether the provider created a task, and it has no idempotency key:
         # never resubmit (that could bill twice); refund and tell the user to try again.
-        await self._fail(job, JobState.FAILED, "submit_interrupted",
-                         "the bot stopped while sending the job", expect=[JobState.SUBMITTING])
+        await self._fail(
+            job,
+            JobState.FAILED,
+            "submit_interrupted",
+            "the bot stopped while sending the job",
+            expect=[JobState.SUBMITTING],
+        )
 
     # -- polling and download ------------------------------------------------------------
 
@@ -220,43 +282,81 @@ class Worker:
             await self._download(job)
             return
         if self.clock() - job.submitted_at > self.settings.job_timeout:
-            await self._fail(job, JobState.FAILED, "timeout",
-                             f"no result after {self.settings.job_timeout:.0f}s", expect=POLLING)
+            await self._fail(
+                job,
+                JobState.FAILED,
+                "timeout",
+                f"no result after {self.settings.job_timeout:.0f}s",
+                expect=POLLING,
+            )
             return
         try:
             self._polls += 1
             task = await self.provider.get_task(job.task_id)
         except NotFound:
-            await self._fail(job, JobState.FAILED, "resource_not_found",
-                             "the provider no longer knows this task", expect=POLLING)
+            await self._fail(
+                job,
+                JobState.FAILED,
+                "resource_not_found",
+                "the provider no longer knows this task",
+                expect=POLLING,
+            )
             return
         except ProviderError as exc:
             await self._retry_later(job, exc)
             return
         now = self.clock()
         if task.status is TaskStatus.FAILED:
-            await self._fail(job, JobState.FAILED, task.error_code or "unknown_error",
-                             task.error_message or "", expect=POLLING)
+            await self._fail(
+                job,
+                JobState.FAILED,
+                task.error_code or "unknown_error",
+                task.error_message or "",
+                expect=POLLING,
+            )
             return
         if task.status is TaskStatus.COMPLETED:
             if not task.results:
-                await self._fail(job, JobState.FAILED, "generation_failed_no_content",
-                                 "completed without a result link", expect=POLLING)
+                await self._fail(
+                    job,
+                    JobState.FAILED,
+                    "generation_failed_no_content",
+                    "completed without a result link",
+                    expect=POLLING,
+                )
                 return
-            await self.store.update(job.id, expect=POLLING, now=now, state=JobState.RUNNING,
-                                    progress=100, video_url=task.results[0], attempts=0)
+            await self.store.update(
+                job.id,
+                expect=POLLING,
+                now=now,
+                state=JobState.RUNNING,
+                progress=100,
+                video_url=task.results[0],
+                attempts=0,
+            )
             await self._download(await self.store.require(job.id))
             return
         elapsed = now - job.submitted_at
-        delay = next_poll_delay(elapsed=elapsed, estimate=job.estimated_seconds or task.estimated_time,
-                                progress=task.progress, min_interval=self.settings.poll_interval,
-                                max_interval=self.settings.max_poll_interval, polls=1)
+        delay = next_poll_delay(
+            elapsed=elapsed,
+            estimate=job.estimated_seconds or task.estimated_time,
+            progress=task.progress,
+            min_interval=self.settings.poll_interval,
+            max_interval=self.settings.max_poll_interval,
+            polls=1,
+        )
         state = JobState.RUNNING if task.status is TaskStatus.PROCESSING else job.state
         changed = state != job.state or task.progress != job.progress
-        await self.store.update(job.id, expect=POLLING, now=now, state=state,
-                                progress=task.progress, attempts=0,
-                                estimated_seconds=job.estimated_seconds or task.estimated_time,
-                                next_attempt_at=now + delay)
+        await self.store.update(
+            job.id,
+            expect=POLLING,
+            now=now,
+            state=state,
+            progress=task.progress,
+            attempts=0,
+            estimated_seconds=job.estimated_seconds or task.estimated_time,
+            next_attempt_at=now + delay,
+        )
         if changed:
             await self._notify(job.id)
 
@@ -264,8 +364,9 @@ class Worker:
         assert job.video_url is not None
         dest = self.settings.download_dir / f"job-{job.id}.mp4"
         try:
-            size = await self.provider.download(job.video_url, dest,
-                                                max_bytes=self.settings.max_download_bytes)
+            size = await self.provider.download(
+                job.video_url, dest, max_bytes=self.settings.max_download_bytes
+            )
         except DownloadError as exc:
             link_alive = self.clock() - (job.submitted_at or job.created_at) < LINK_LIFETIME
             if (exc.retryable or exc.kind == "disk") and link_alive:
@@ -274,9 +375,17 @@ class Worker:
             await self._fail(job, JobState.FAILED, f"download_{exc.kind}", str(exc), expect=POLLING)
             return
         now = self.clock()
-        await self.store.update(job.id, expect=POLLING, now=now, state=JobState.COMPLETED,
-                                file_path=str(dest), file_size=size, completed_at=now,
-                                attempts=0, next_attempt_at=now)
+        await self.store.update(
+            job.id,
+            expect=POLLING,
+            now=now,
+            state=JobState.COMPLETED,
+            file_path=str(dest),
+            file_size=size,
+            completed_at=now,
+            attempts=0,
+            next_attempt_at=now,
+        )
         log.info("job %d: video downloaded (%d bytes)", job.id, size)
         await self._deliver(await self.store.require(job.id))
 
@@ -289,10 +398,12 @@ class Worker:
             if ref is not None:  # the upload happened before a crash; only the commit was lost
                 await self._settle_delivered(job, ref)
                 return
-        elif not await self.store.update(job.id, expect=[JobState.COMPLETED], now=self.clock(),
-                                         state=JobState.DELIVERING):
+        elif not await self.store.update(
+            job.id, expect=[JobState.COMPLETED], now=self.clock(), state=JobState.DELIVERING
+        ):
             return
         job = await self.store.require(job.id)
+        assert job.file_path is not None
         try:
             ref = await self._delivery.deliver_video(job, Path(job.file_path))
         except DeliveryError as exc:
@@ -300,18 +411,31 @@ class Worker:
                 await self._retry_later(job, exc)
                 return
             log.warning("job %d: video could not be posted: %s", job.id, exc)
-            await self.store.finish(job.id, expect=[JobState.DELIVERING],
-                                    state=JobState.UNDELIVERABLE, credits="settled",
-                                    now=self.clock(), error_code="undeliverable",
-                                    error_message=str(exc), attempts=0,
-                                    next_attempt_at=self.clock())
+            await self.store.finish(
+                job.id,
+                expect=[JobState.DELIVERING],
+                state=JobState.UNDELIVERABLE,
+                credits="settled",
+                now=self.clock(),
+                error_code="undeliverable",
+                error_message=str(exc),
+                attempts=0,
+                next_attempt_at=self.clock(),
+            )
             return
         await self._settle_delivered(job, ref)
 
     async def _settle_delivered(self, job: Job, ref: str) -> None:
-        await self.store.finish(job.id, expect=[JobState.DELIVERING], state=JobState.DELIVERED,
-                                credits="settled", now=self.clock(), delivery_ref=ref,
-                                outcome_posted=1, next_attempt_at=None)
+        await self.store.finish(
+            job.id,
+            expect=[JobState.DELIVERING],
+            state=JobState.DELIVERED,
+            credits="settled",
+            now=self.clock(),
+            delivery_ref=ref,
+            outcome_posted=1,
+            next_attempt_at=None,
+        )
         log.info("job %d: delivered", job.id)
 
     async def _post_outcome(self, job: Job) -> None:
@@ -330,18 +454,33 @@ class Worker:
                 return
             log.warning("job %d: outcome could not be posted: %s", job.id, exc)
             ref = None
-        await self.store.update(job.id, now=self.clock(), outcome_posted=1, delivery_ref=ref,
-                                next_attempt_at=None)
+        await self.store.update(
+            job.id, now=self.clock(), outcome_posted=1, delivery_ref=ref, next_attempt_at=None
+        )
 
     # -- shared ----------------------------------------------------------------------------
 
-    async def _fail(self, job: Job, state: JobState, code: str, detail: str, *,
-                    expect: tuple[JobState, ...] | list[JobState]) -> None:
+    async def _fail(
+        self,
+        job: Job,
+        state: JobState,
+        code: str,
+        detail: str,
+        *,
+        expect: tuple[JobState, ...] | list[JobState],
+    ) -> None:
         """End a job without a video: refund, then post the mapped message."""
-        if not await self.store.finish(job.id, expect=expect, state=state, credits="refunded",
-                                       now=self.clock(), error_code=code,
-                                       error_message=detail[:2000], attempts=0,
-                                       next_attempt_at=self.clock()):
+        if not await self.store.finish(
+            job.id,
+            expect=expect,
+            state=state,
+            credits="refunded",
+            now=self.clock(),
+            error_code=code,
+            error_message=detail[:2000],
+            attempts=0,
+            next_attempt_at=self.clock(),
+        ):
             return
         log.info("job %d: %s (%s)", job.id, state.value, code)
         await self._post_outcome(await self.store.require(job.id))
@@ -350,15 +489,17 @@ class Worker:
         wait = self._backoff(job.attempts + 1, exc)
         if exc is not None:
             log.warning("job %d: %s; retrying in %.0fs", job.id, exc, wait)
-        await self.store.update(job.id, now=self.clock(), attempts=job.attempts + 1,
-                                next_attempt_at=self.clock() + wait)
+        await self.store.update(
+            job.id, now=self.clock(), attempts=job.attempts + 1, next_attempt_at=self.clock() + wait
+        )
 
     def _backoff(self, attempts: int, exc: Exception | None) -> float:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             return float(retry_after)
-        return retry_delay(attempts, base=self.settings.poll_interval,
-                           cap=self.settings.max_poll_interval * 5)
+        return retry_delay(
+            attempts, base=self.settings.poll_interval, cap=self.settings.max_poll_interval * 5
+        )
 
     async def _notify(self, job_id: int) -> None:
         job = await self.store.get(job_id)

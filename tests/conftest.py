@@ -20,6 +20,7 @@ def make_settings(tmp_path: Path, **env: str) -> Settings:
         "SORA_DOWNLOAD_DIR": str(tmp_path / "videos"),
         "SORA_POLL_INTERVAL": "0.05",
         "SORA_MAX_POLL_INTERVAL": "0.2",
+        "SORA_RETRY_BACKOFF": "0.01",
     }
     base.update(env)
     return load_settings(base)

@@ -27,17 +27,20 @@ async def test_reserve_until_allowance_then_refuse(credits: Credits) -> None:
 async def test_refund_and_settle_exactly_once(credits: Credits, store: JobStore) -> None:
     job = await credits.reserve(ALICE, TEN, 10)
     now = credits.clock()
-    assert await store.finish(job.id, expect=[JobState.QUEUED], state=JobState.FAILED,
-                              credits="refunded", now=now)
+    assert await store.finish(
+        job.id, expect=[JobState.QUEUED], state=JobState.FAILED, credits="refunded", now=now
+    )
     # A second path trying to end the same job changes nothing (no double refund).
-    assert not await store.finish(job.id, expect=[JobState.QUEUED], state=JobState.DELIVERED,
-                                  credits="settled", now=now)
+    assert not await store.finish(
+        job.id, expect=[JobState.QUEUED], state=JobState.DELIVERED, credits="settled", now=now
+    )
     assert (await store.require(job.id)).credit_state == "refunded"
     assert (await credits.status(ALICE)).used == 0
 
     kept = await credits.reserve(ALICE, TEN, 10)
-    assert await store.finish(kept.id, expect=[JobState.QUEUED], state=JobState.DELIVERED,
-                              credits="settled", now=now)
+    assert await store.finish(
+        kept.id, expect=[JobState.QUEUED], state=JobState.DELIVERED, credits="settled", now=now
+    )
     assert (await credits.status(ALICE)).used == 10
 
 
@@ -51,14 +54,20 @@ async def test_concurrent_submits_never_overspend(credits: Credits) -> None:
     assert (await credits.status(ALICE)).used == 30
 
 
-async def test_concurrent_submits_respect_active_cap(db: Database, store: JobStore,
-                                                     clock: FakeClock, tmp_path) -> None:
+async def test_concurrent_submits_respect_active_cap(
+    db: Database, store: JobStore, clock: FakeClock, tmp_path
+) -> None:
     from tests.conftest import make_settings
 
-    capped = Credits(db, store, make_settings(tmp_path, SORA_DAILY_CREDITS="1000",
-                                              SORA_MAX_ACTIVE_PER_USER="2"), clock)
-    results = await asyncio.gather(*(capped.reserve(ALICE, TEN, 10) for _ in range(20)),
-                                   return_exceptions=True)
+    capped = Credits(
+        db,
+        store,
+        make_settings(tmp_path, SORA_DAILY_CREDITS="1000", SORA_MAX_ACTIVE_PER_USER="2"),
+        clock,
+    )
+    results = await asyncio.gather(
+        *(capped.reserve(ALICE, TEN, 10) for _ in range(20)), return_exceptions=True
+    )
     refused = [r for r in results if isinstance(r, CreditRefused)]
     assert len(refused) == 18 and {r.reason for r in refused} == {"active_limit"}
 

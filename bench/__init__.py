@@ -1,0 +1,1 @@
+"""Measurements of the bot (scripts that print numbers; not part of the test suite)."""

@@ -1,0 +1,317 @@
+"""Media handling: check and compress images, probe and re-encode videos with the bundled ffmpeg.
+
+Image limits (chosen, not from the provider): sides from ``MIN_SIDE`` to ``MAX_SIDE`` pixels and
+at most ``MAX_PIXELS`` pixels; the size is read from the header before anything is decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from sora_bot.errors import InvalidInput, SoraBotError
+
+MIN_SIDE = 16
+MAX_SIDE = 8192
+MAX_PIXELS = 40_000_000
+REENCODE_MAX_SIDE = 4096  # the provider renders at most 1280 px wide: more only costs bytes
+JPEG_QUALITIES = (90, 80, 70, 60, 50)
+ACCEPTED = {
+    "JPEG": ("jpeg", "image/jpeg", "jpg"),
+    "PNG": ("png", "image/png", "png"),
+    "WEBP": ("webp", "image/webp", "webp"),
+}
+ACCEPTED_TEXT = "Please use a JPEG, PNG or WEBP image."
+ASPECT_VALUES = {"16:9": 16 / 9, "9:16": 9 / 16}
+FFMPEG_TIMEOUT = 600.0
+SCALE_TIERS = ((2500, 1080), (1200, 720), (500, 480), (0, 360))  # (video kbit/s, short side)
+
+
+class MediaError(SoraBotError):
+    """A video could not be probed or re-encoded (not the user's fault)."""
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image checked by its bytes, possibly re-encoded to fit a size limit."""
+
+    data: bytes
+    format: str  # "jpeg" | "png" | "webp"
+    content_type: str
+    extension: str  # without the dot
+    width: int
+    height: int
+    recompressed: bool
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ffmpeg says about a video file: seconds, displayed size, bytes on disk."""
+
+    duration: float
+    width: int
+    height: int
+    size: int
+
+
+def prepare_image(
+    data: bytes, *, max_bytes: int = 10 * 1024 * 1024, target_bytes: int = 4 * 1024 * 1024
+) -> PreparedImage:
+    """Check an image by its bytes; re-encode it as JPEG under ``target_bytes`` when too large."""
+    if not data:
+        raise InvalidInput(f"The image file is empty. {ACCEPTED_TEXT}")
+    try:
+        img = Image.open(io.BytesIO(data), formats=list(ACCEPTED))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidInput(
+            "The image is far too large (in pixels); please use a smaller one."
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise InvalidInput(f"That file is not an image we can use. {ACCEPTED_TEXT}") from None
+    with img:
+        width, height = img.size  # from the header: nothing decoded yet
+        if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+            raise InvalidInput(
+                f"The image is too large ({width}×{height}); please use one of at most "
+                f"{MAX_PIXELS // 1_000_000} megapixels and {MAX_SIDE} pixels a side."
+            )
+        if min(width, height) < MIN_SIDE:
+            raise InvalidInput(
+                f"The image is too small ({width}×{height}); please use a bigger one."
+            )
+        try:
+            img.load()
+        except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+            raise InvalidInput(
+                "The image looks damaged or incomplete; please try another."
+            ) from None
+        fmt, content_type, extension = ACCEPTED[str(img.format)]
+        if len(data) <= max_bytes:
+            width, height = _oriented_size(img)
+            return PreparedImage(data, fmt, content_type, extension, width, height, False)
+        return _recompress(img, min(max_bytes, target_bytes))
+
+
+async def prepare_image_async(
+    data: bytes, *, max_bytes: int = 10 * 1024 * 1024, target_bytes: int = 4 * 1024 * 1024
+) -> PreparedImage:
+    """``prepare_image`` in a worker thread, so decoding never blocks the event loop."""
+    return await asyncio.to_thread(
+        prepare_image, data, max_bytes=max_bytes, target_bytes=target_bytes
+    )
+
+
+def image_fits_aspect(width: int, height: int, aspect_ratio: str, tolerance: float = 0.1) -> bool:
+    """Whether the image's shape is within ``tolerance`` (relative) of the requested ratio."""
+    if aspect_ratio not in ASPECT_VALUES:
+        raise ValueError(f"unknown aspect ratio {aspect_ratio!r}")
+    if width <= 0 or height <= 0:
+        return False
+    return abs((width / height) / ASPECT_VALUES[aspect_ratio] - 1) <= tolerance
+
+
+def _oriented_size(img: Image.Image) -> tuple[int, int]:
+    # EXIF orientations 5-8 turn the picture by 90°: viewers show it with sides swapped.
+    if img.getexif().get(0x0112) in (5, 6, 7, 8):
+        return img.height, img.width
+    return img.width, img.height
+
+
+def _flatten(img: Image.Image) -> Image.Image:
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def _recompress(img: Image.Image, limit: int) -> PreparedImage:
+    rgb = _flatten(img)
+    if max(rgb.size) > REENCODE_MAX_SIDE:
+        rgb.thumbnail((REENCODE_MAX_SIDE, REENCODE_MAX_SIDE), Image.Resampling.LANCZOS)
+    while min(rgb.size) >= MIN_SIDE:
+        for quality in JPEG_QUALITIES:
+            out = io.BytesIO()
+            rgb.save(out, "JPEG", quality=quality, optimize=True)
+            if out.tell() <= limit:
+                return PreparedImage(out.getvalue(), "jpeg", "image/jpeg", "jpg", *rgb.size, True)
+        new_size = (max(1, int(rgb.width * 0.75)), max(1, int(rgb.height * 0.75)))
+        rgb = rgb.resize(new_size, Image.Resampling.LANCZOS)
+    raise InvalidInput("The image could not be compressed small enough; please use a smaller one.")
+
+
+# --- video -------------------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+_VIDEO_RE = re.compile(r"Stream #\d+:\d+.*?: Video: .*?[\s,](\d{2,5})x(\d{2,5})[\s,\[]")
+_ROTATION_RE = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees")
+_SIZE_RE = re.compile(r"\d{1,5}x\d{1,5}")
+_SAFE_TEXT_RE = re.compile(r"[^A-Za-z0-9 .,_!?#-]")
+_filter_cache: dict[str, bool] = {}
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary shipped with imageio-ffmpeg."""
+    import imageio_ffmpeg
+
+    try:
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError as exc:
+        raise MediaError(f"ffmpeg is not available: {exc}") from exc
+
+
+async def _run_ffmpeg(*args: str, time_limit: float = FFMPEG_TIMEOUT) -> tuple[int, str]:
+    """Run ffmpeg without blocking the loop and return its exit code and merged output.
+
+    The process is killed on timeout (``MediaError``) or cancellation.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        ffmpeg_exe(),
+        "-nostdin",
+        "-hide_banner",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), time_limit)
+    except BaseException as exc:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        if isinstance(exc, TimeoutError):
+            raise MediaError(f"ffmpeg took longer than {time_limit:.0f} s") from None
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, output.decode("utf-8", "replace")
+
+
+async def probe_video(path: Path) -> VideoInfo:
+    """Duration and size of a video, parsed from ``ffmpeg -i`` (there is no ffprobe)."""
+    try:
+        size = (await asyncio.to_thread(os.stat, path)).st_size
+    except OSError as exc:
+        raise MediaError(f"cannot read {Path(path).name}: {exc.strerror}") from exc
+    _, out = await _run_ffmpeg("-i", _ffpath(path), time_limit=60)
+    duration, video = _DURATION_RE.search(out), _VIDEO_RE.search(out)
+    if duration is None or video is None:
+        raise MediaError(f"{Path(path).name} is not a readable video")
+    hours, minutes, seconds = duration.groups()
+    width, height = int(video.group(1)), int(video.group(2))
+    rotation = _ROTATION_RE.search(out)
+    if rotation and round(abs(float(rotation.group(1)))) % 180 == 90:
+        width, height = height, width
+    return VideoInfo(int(hours) * 3600 + int(minutes) * 60 + float(seconds), width, height, size)
+
+
+def _encode_plan(info: VideoInfo, budget_bytes: float) -> tuple[int, int, int, int] | None:
+    """Video and audio kbit/s and output size for a byte budget, or None if it cannot work."""
+    total_kbps = budget_bytes * 8 / 1000 / max(info.duration, 0.1) * 0.95  # ~5% mp4 overhead
+    audio_kbps = int(min(96, max(32, total_kbps * 0.1)))
+    video_kbps = int(total_kbps - audio_kbps)
+    if video_kbps < 60:  # below this the picture is mush: better to say it does not fit
+        return None
+    # Fewer pixels keep a low bitrate watchable: cap the short side by the bitrate.
+    short_cap = next(side for kbps, side in SCALE_TIERS if video_kbps >= kbps)
+    scale = min(1.0, short_cap / max(1, min(info.width, info.height)))
+    width = max(2, int(info.width * scale) // 2 * 2)
+    height = max(2, int(info.height * scale) // 2 * 2)
+    return video_kbps, audio_kbps, width, height
+
+
+async def shrink_video(
+    src: Path, dest: Path, *, max_bytes: int, time_limit: float = FFMPEG_TIMEOUT
+) -> Path | None:
+    """Re-encode ``src`` into ``dest`` under ``max_bytes``; None when it cannot fit.
+
+    Raises ``MediaError`` when ffmpeg fails or times out.
+    """
+    info = await probe_video(src)
+    if info.size <= max_bytes:
+        await asyncio.to_thread(shutil.copyfile, src, dest)
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    budget = max_bytes * 0.9
+    try:
+        for _ in range(2):
+            plan = _encode_plan(info, budget)
+            if plan is None:
+                return None
+            video_kbps, audio_kbps, width, height = plan
+            code, err = await _run_ffmpeg(
+                *("-v", "error", "-y", "-i", _ffpath(src), "-map", "0:v:0", "-map", "0:a:0?"),
+                *("-vf", f"scale={width}:{height}", "-c:v", "libx264", "-preset", "veryfast"),
+                *("-b:v", f"{video_kbps}k", "-maxrate", f"{video_kbps}k"),
+                *("-bufsize", f"{video_kbps * 2}k", "-pix_fmt", "yuv420p"),
+                *("-c:a", "aac", "-b:a", f"{audio_kbps}k", "-movflags", "+faststart"),
+                *("-f", "mp4", _ffpath(part)),
+                time_limit=time_limit,
+            )
+            if code != 0:
+                raise MediaError(f"ffmpeg could not re-encode {src.name}: {_last_line(err)}")
+            size = (await asyncio.to_thread(os.stat, part)).st_size
+            if size <= max_bytes:
+                await asyncio.to_thread(os.replace, part, dest)
+                return dest
+            budget = budget * max_bytes / size * 0.85  # aim lower by how much we overshot
+        return None
+    finally:
+        await asyncio.to_thread(_unlink_quietly, part)
+
+
+async def make_test_video(
+    dest: Path, *, seconds: float = 1.0, size: str = "320x240", text: str | None = None
+) -> Path:
+    """Write a real mp4 (ffmpeg test pattern and a tone), optionally with a caption."""
+    if not _SIZE_RE.fullmatch(size) or not 0 < seconds <= 600:
+        raise ValueError(f"bad test video parameters: {size!r}, {seconds!r} s")
+    pattern = f"testsrc=duration={seconds}:size={size}:rate=25"
+    tone = f"sine=frequency=440:duration={seconds}"
+    base = ["-v", "error", "-y", "-f", "lavfi", "-i", pattern, "-f", "lavfi", "-i", tone]
+    tail = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+    tail += ["-shortest", "-movflags", "+faststart", _ffpath(dest)]
+    # Only characters that need no drawtext escaping: the caption is a label, not user content.
+    caption = _SAFE_TEXT_RE.sub("", text or "")[:80].strip()
+    if caption and await _has_filter("drawtext"):
+        draw = f"drawtext=text='{caption}':fontcolor=white:fontsize=20:box=1:boxcolor=black:x=8:y=8"
+        code, _ = await _run_ffmpeg(*base, "-vf", draw, *tail)
+        if code == 0:
+            return dest
+        # Usually a missing font: fall through and make the video without the caption.
+    code, err = await _run_ffmpeg(*base, *tail)
+    if code != 0:
+        raise MediaError(f"ffmpeg could not make a test video: {_last_line(err)}")
+    return dest
+
+
+async def _has_filter(name: str) -> bool:
+    if name not in _filter_cache:
+        _, out = await _run_ffmpeg("-filters", time_limit=30)
+        _filter_cache[name] = re.search(rf"^\s*\S+\s+{re.escape(name)}\s", out, re.M) is not None
+    return _filter_cache[name]
+
+
+def _ffpath(path: Path) -> str:
+    # "file:" keeps ffmpeg from reading a leading "-" as an option or "a:b" as a protocol.
+    return "file:" + str(Path(path).absolute())
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no details"
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
