@@ -387,6 +387,7 @@ class Worker:
             next_attempt_at=now,
         )
         log.info("job %d: video downloaded (%d bytes)", job.id, size)
+        await self._notify(job.id)
         await self._deliver(await self.store.require(job.id))
 
     # -- delivery ------------------------------------------------------------------------

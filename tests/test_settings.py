@@ -53,3 +53,17 @@ def test_environment_wins_over_env_file(tmp_path: Path, monkeypatch: pytest.Monk
     s = load_settings(load_environment(env_file))
     assert s.daily_credits == 12
     assert s.job_timeout == 77
+
+
+def test_env_example_documents_every_setting_and_loads() -> None:
+    import re
+
+    from dotenv import dotenv_values
+
+    root = Path(__file__).resolve().parent.parent
+    example = root / ".env.example"
+    values = {k: v or "" for k, v in dotenv_values(example).items()}
+    load_settings(values)  # the example itself is a valid configuration
+    source = (root / "sora_bot" / "settings.py").read_text()
+    used = set(re.findall(r'"((?:SORA|DISCORD|DATABASE|LOG)_[A-Z_]+)"', source))
+    assert used and used <= set(values), used - set(values)
