@@ -8,6 +8,7 @@ import logging
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from . import messages
 from .core import open_core
 from .database import Database
 from .errors import AuthenticationFailed, ConfigError, InvalidInput, ProviderError
+from .meta import MetaStore
 from .models import ASPECT_RATIOS, DURATIONS, JobState, Requester, VideoOptions
 from .provider import ProviderClient
 from .settings import Settings, load_settings
@@ -151,10 +153,7 @@ async def doctor(settings: Settings, out: TextIO) -> int:
     try:
         db = await Database.open(settings.database_path)
         version = await db.schema_version()
-        await db.execute(
-            "INSERT INTO meta (key, value) VALUES ('doctor', 'ok') "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-        )
+        await MetaStore(db).set("doctor_checked_at", str(time.time()))
         await db.close()
         report(True, f"database {settings.database_path} writable, schema version {version}")
     except Exception as exc:

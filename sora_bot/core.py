@@ -13,6 +13,7 @@ from .credits import Credits
 from .database import Database
 from .delivery import Delivery
 from .jobs import JobService
+from .meta import MetaStore
 from .provider import ProviderClient
 from .settings import Settings
 from .store import JobStore
@@ -30,6 +31,7 @@ class Core:
     provider: ProviderClient
     worker: Worker
     jobs: JobService
+    meta: MetaStore
 
 
 @asynccontextmanager
@@ -62,7 +64,7 @@ async def open_core(
         jobs = JobService(
             store=store, credits=credits, settings=settings, clock=clock, wake=worker.wake
         )
-        core = Core(settings, db, store, credits, provider, worker, jobs)
+        core = Core(settings, db, store, credits, provider, worker, jobs, MetaStore(db))
         try:
             yield core
         finally:

@@ -84,14 +84,20 @@ class Worker:
         """Look for due jobs now (a job was queued, or a callback arrived)."""
         self._wake.set()
 
-    async def stop(self) -> None:
-        """Stop the loop and wait for the steps in progress to be cancelled."""
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking new steps; give running ones ``grace`` seconds, then cancel them.
+
+        Every state is committed before its side effect, so a cancelled step is resumed
+        (or, for an interrupted submission, refunded) at the next start.
+        """
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
         tasks = list(self._running.values())
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,232 @@
+"""Posts job progress and outcomes to Discord with the bot token (never an interaction token)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import discord
+
+from sora_bot import messages
+from sora_bot.delivery import DeliveryError
+from sora_bot.media import MediaError, shrink_video
+from sora_bot.models import JobState
+from sora_bot.store import Job
+
+from .render import JOB_MARKER, status_embed
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL = 6.0  # seconds between two edits of one status message (latest value wins)
+LINK_LIFETIME = 24 * 3600  # the provider's result links live 24 hours
+DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
+SIZE_MARGIN = 0.95  # stay under the limit: multipart overhead, rounding
+
+
+class DiscordDelivery:
+    """The core's Delivery, implemented on a discord.py client."""
+
+    def __init__(self, client: discord.Client, *, edit_interval: float = EDIT_INTERVAL) -> None:
+        self.client = client
+        self.edit_interval = edit_interval
+        self._latest: dict[int, Job] = {}
+        self._last_edit: dict[int, float] = {}
+        self._pending: dict[int, asyncio.Task[None]] = {}
+
+    # -- progress -----------------------------------------------------------------------
+
+    async def job_updated(self, job: Job) -> None:
+        """Schedule a throttled edit of the status message; only the newest state is shown."""
+        if "message_id" not in job.front_ref:
+            return
+        self._latest[job.id] = job
+        if job.id not in self._pending:
+            task = asyncio.create_task(self._edit_later(job.id), name=f"status-edit-{job.id}")
+            self._pending[job.id] = task
+
+    async def _edit_later(self, job_id: int) -> None:
+        try:
+            wait = self._last_edit.get(job_id, 0.0) + self.edit_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        finally:
+            self._pending.pop(job_id, None)
+        job = self._latest.pop(job_id, None)
+        if job is not None:
+            await self._edit_status(job)
+
+    async def _edit_status(self, job: Job) -> None:
+        self._last_edit[job.id] = time.monotonic()
+        ref = job.front_ref
+        try:
+            channel = self.client.get_partial_messageable(int(ref["channel_id"]))
+            await channel.get_partial_message(int(ref["message_id"])).edit(
+                embed=status_embed(job), allowed_mentions=discord.AllowedMentions.none()
+            )
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            # Cosmetic: a deleted status message or a rate limit must not stop the job.
+            log.info("job %d: status edit skipped (%s)", job.id, exc)
+
+    async def _final_status(self, job: Job) -> None:
+        pending = self._pending.pop(job.id, None)
+        if pending is not None:
+            pending.cancel()
+        self._latest.pop(job.id, None)
+        if "message_id" in job.front_ref:
+            await self._edit_status(job)
+        self._last_edit.pop(job.id, None)
+
+    async def close(self) -> None:
+        """Cancel pending status edits (shutdown)."""
+        tasks = list(self._pending.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- outcomes -----------------------------------------------------------------------
+
+    async def deliver_video(self, job: Job, path: Path) -> str:
+        """Upload the video (re-encoded or as a link when too large), mentioning the requester."""
+        await self._ready()
+        limit = int(self._filesize_limit(job) * SIZE_MARGIN)
+        # Too large for this guild: re-encode to fit (None when even that cannot fit).
+        fits = (job.file_size or 0) <= limit
+        upload = path if fits else await self._shrunk(job, path, limit)
+        text = f"<@{job.user_id}> your video is ready."
+        async with self._errors_mapped():
+            ref = await self._upload(job, path, upload, limit, text)
+        await self._final_status(replace(job, state=JobState.DELIVERED, progress=100))
+        return ref
+
+    async def _upload(
+        self, job: Job, original: Path, upload: Path | None, limit: int, text: str
+    ) -> str:
+        if upload is not None:
+            try:
+                return await self._post(job, text, file=upload)
+            except discord.HTTPException as exc:
+                if exc.status != 413:
+                    raise
+                # Discord's real limit was lower than we thought: one smaller try.
+                smaller = await self._shrunk(job, original, limit // 2)
+                if smaller is not None:
+                    return await self._post(job, text, file=smaller)
+        return await self._post(job, text + "\n" + self._link_text(job, original))
+
+    async def deliver_failure(self, job: Job, text: str) -> str:
+        """Post the mapped failure message where the video would have gone."""
+        await self._ready()
+        await self._final_status(job)
+        async with self._errors_mapped():
+            ref = await self._post(job, f"<@{job.user_id}> {text}")
+        return ref
+
+    async def find_posted(self, job: Job) -> str | None:
+        """Look for this job's outcome among the bot's recent messages (after a crash)."""
+        await self._ready()
+        marker = JOB_MARKER.format(id=job.id)
+        me = self.client.user
+        for channel_id in self._targets(job):
+            channel = self.client.get_partial_messageable(channel_id)
+            try:
+                async for message in channel.history(limit=50):
+                    if me and message.author.id == me.id and message.content.endswith(marker):
+                        return f"{channel_id}/{message.id}"
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+                log.info("job %d: could not read channel %d history (%s)", job.id, channel_id, exc)
+        return None
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _post(self, job: Job, text: str, *, file: Path | None = None) -> str:
+        """Send to the job's thread, falling back to its channel (as a reply) when needed."""
+        content = f"{text}\n{JOB_MARKER.format(id=job.id)}"
+        mentions = discord.AllowedMentions(
+            everyone=False,
+            roles=False,
+            replied_user=False,
+            users=[discord.Object(int(job.user_id))],
+        )
+        targets = self._targets(job)
+        for index, channel_id in enumerate(targets):
+            channel = self.client.get_partial_messageable(channel_id)
+            reference = None
+            message_id = job.front_ref.get("message_id")
+            if channel_id != job.front_ref.get("thread_id") and message_id:
+                reference = discord.MessageReference(
+                    message_id=int(message_id), channel_id=channel_id, fail_if_not_exists=False
+                )
+            try:
+                message = await channel.send(
+                    content,
+                    allowed_mentions=mentions,
+                    reference=reference or discord.utils.MISSING,
+                    file=discord.File(file, filename=f"sora-{job.id}.mp4")
+                    if file is not None
+                    else discord.utils.MISSING,
+                )
+            except (discord.Forbidden, discord.NotFound) as exc:
+                if index + 1 < len(targets):  # thread gone or closed to us: use the channel
+                    log.info("job %d: posting in channel %d failed (%s)", job.id, channel_id, exc)
+                    continue
+                raise
+            return f"{channel_id}/{message.id}"
+        raise DeliveryError("no place to post", retryable=False)
+
+    def _targets(self, job: Job) -> list[int]:
+        """The thread first (when there is one), then the channel of the request."""
+        ids: list[int] = []
+        thread_id = job.front_ref.get("thread_id")
+        if thread_id:
+            ids.append(int(thread_id))
+        ids.append(int(job.front_ref.get("channel_id") or job.channel_id))
+        return ids
+
+    def _filesize_limit(self, job: Job) -> int:
+        guild = self.client.get_guild(int(job.guild_id)) if job.guild_id.isdigit() else None
+        return guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
+
+    async def _shrunk(self, job: Job, path: Path, limit: int) -> Path | None:
+        dest = path.with_name(f"{path.stem}-{limit}.mp4")
+        try:
+            return await shrink_video(path, dest, max_bytes=limit)
+        except MediaError as exc:
+            log.warning("job %d: re-encoding to fit %d bytes failed: %s", job.id, limit, exc)
+            return None
+
+    def _link_text(self, job: Job, path: Path) -> str:
+        expires = int((job.submitted_at or job.created_at) + LINK_LIFETIME)
+        size_mb = (job.file_size or 0) / 1024 / 1024
+        if job.video_url:
+            return (
+                f"It is {size_mb:.0f} MB, too large to upload here even re-encoded. "
+                f"Download it until <t:{expires}:f> (<t:{expires}:R>): {job.video_url}\n"
+                "The bot also keeps a copy; a server admin can fetch it."
+            )
+        return messages.undeliverable(path=str(path))
+
+    async def _ready(self) -> None:
+        # After a restart the worker may resume before the gateway is ready (guild cache).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.client.wait_until_ready(), timeout=30)
+
+    @contextlib.asynccontextmanager
+    async def _errors_mapped(self) -> AsyncIterator[None]:
+        """Turn Discord and network errors into DeliveryError (retryable or not)."""
+        try:
+            yield
+        except discord.RateLimited as exc:
+            raise DeliveryError(f"rate limited for {exc.retry_after:.0f}s", retryable=True) from exc
+        except discord.HTTPException as exc:
+            retryable = exc.status >= 500 or exc.status == 429
+            raise DeliveryError(
+                f"Discord answered {exc.status}: {exc.text[:200]}", retryable=retryable
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DeliveryError(f"network error: {exc}", retryable=True) from exc

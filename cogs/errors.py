@@ -1,0 +1,59 @@
+"""The one error path of every application command: short ephemeral text, logged tracebacks."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+from sora_bot import messages
+from sora_bot.credits import CreditRefused
+from sora_bot.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+
+GENERIC = "Something went wrong on the bot's side; it has been logged. Please try again."
+
+
+class UserFacingError(app_commands.AppCommandError):
+    """A refusal whose text is shown to the user as is (cogs raise it)."""
+
+
+def text_for(error: BaseException) -> str | None:
+    """The user-facing text for an expected error, or None for a bug."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, UserFacingError | InvalidInput):
+        return str(error)
+    if isinstance(error, CreditRefused):
+        return messages.credit_refusal(error, resets=f"<t:{int(error.status.resets_at)}:R>")
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works in a server."
+    if isinstance(error, app_commands.MissingPermissions):
+        return "You need the Manage Server permission for this."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here."
+    return None
+
+
+class SoraTree(app_commands.CommandTree[discord.Client]):
+    """Command tree whose on_error answers every failure the same way."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError
+    ) -> None:
+        text = text_for(error)
+        if text is None:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("command /%s failed", command, exc_info=error)
+            text = GENERIC
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException as exc:  # token expired or interaction gone
+            log.info("could not tell the user about an error: %s", exc)
