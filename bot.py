@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import sys
+from typing import Any
 
 import aiohttp
 import discord
@@ -28,7 +29,9 @@ log = logging.getLogger("bot")
 class SoraBot(commands.Bot):
     """The bot: built with the core injected; cogs are loaded in ``setup_hook``."""
 
-    def __init__(self, *, core: Core, settings: Settings, force_sync: bool = False) -> None:
+    def __init__(
+        self, *, core: Core, settings: Settings, force_sync: bool = False, **options: Any
+    ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents(guilds=True),
@@ -36,11 +39,12 @@ class SoraBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             max_ratelimit_timeout=30.0,
             help_command=None,
+            **options,
         )
         self.core = core
         self.settings = settings
         self.force_sync = force_sync
-        self.delivery = DiscordDelivery(self)
+        self.delivery = DiscordDelivery(self, edit_interval=settings.status_edit_interval)
 
     async def setup_hook(self) -> None:
         """Load cogs, sync commands when they changed, start the worker."""

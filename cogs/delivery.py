@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 EDIT_INTERVAL = 6.0  # seconds between two edits of one status message (latest value wins)
 LINK_LIFETIME = 24 * 3600  # the provider's result links live 24 hours
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
+UPLOAD_TRIES = 3
 SIZE_MARGIN = 0.95  # stay under the limit: multipart overhead, rounding
 
 
@@ -107,16 +108,19 @@ class DiscordDelivery:
     async def _upload(
         self, job: Job, original: Path, upload: Path | None, limit: int, text: str
     ) -> str:
-        if upload is not None:
+        """Try the file, halving the size budget on each 413; finally post a link instead."""
+        budget = limit if upload is not original else min(limit, job.file_size or limit)
+        for _ in range(UPLOAD_TRIES):
+            if upload is None:
+                break
             try:
                 return await self._post(job, text, file=upload)
             except discord.HTTPException as exc:
                 if exc.status != 413:
                     raise
-                # Discord's real limit was lower than we thought: one smaller try.
-                smaller = await self._shrunk(job, original, limit // 2)
-                if smaller is not None:
-                    return await self._post(job, text, file=smaller)
+            # Discord's real limit is lower than advertised: re-encode smaller and try again.
+            budget //= 2
+            upload = await self._shrunk(job, original, budget)
         return await self._post(job, text + "\n" + self._link_text(job, original))
 
     async def deliver_failure(self, job: Job, text: str) -> str:

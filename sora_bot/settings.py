@@ -40,6 +40,7 @@ class Settings:
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
     discord_dev_guild_id: int | None = None
+    status_edit_interval: float = 6.0
 
     def require_api_key(self) -> str:
         """The provider key, or a ConfigError naming the missing setting."""
@@ -163,6 +164,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         discord_token=_optional(env, "DISCORD_TOKEN"),
         discord_api_base=_url(env, "DISCORD_API_BASE", None, ("https://", "http://")),
         discord_gateway_url=_url(env, "DISCORD_GATEWAY_URL", None, ("wss://", "ws://")),
+        status_edit_interval=_parse(
+            env, "DISCORD_STATUS_EDIT_INTERVAL", float, 6.0, lambda v: v > 0, positive
+        ),
         discord_dev_guild_id=_parse(
             env,
             "DISCORD_DEV_GUILD_ID",

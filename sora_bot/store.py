@@ -158,6 +158,14 @@ class JobStore:
         )
         return int(row[0]) if row else 0
 
+    async def wake_queued(self, now: float) -> None:
+        """Make jobs waiting for a provider slot due now (a slot was just freed)."""
+        await self.db.execute(
+            "UPDATE jobs SET next_attempt_at = ? WHERE state = ? AND attempts = 0 "
+            "AND next_attempt_at > ?",
+            (now, JobState.QUEUED.value, now),
+        )
+
     async def recent_for_user(self, guild_id: str, user_id: str, limit: int = 10) -> list[Job]:
         """A user's latest jobs in a guild, newest first."""
         rows = await self.db.fetchall(

@@ -28,7 +28,7 @@ from .models import JobState, TaskStatus
 from .provider import ProviderClient
 from .schedule import next_poll_delay, retry_delay
 from .settings import Settings
-from .store import Job, JobStore
+from .store import IN_FLIGHT_STATES, Job, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ POLLING = (JobState.SUBMITTED, JobState.RUNNING)
 ACCEPTED_GRACE = 300.0  # seconds a front end may take to prepare a held job before it is dropped
 LINK_LIFETIME = 23 * 3600.0  # result links die after 24 h; stop retrying a download before that
 MAX_POST_ATTEMPTS = 8
+QUEUE_RECHECK = 5.0  # seconds; a freed slot wakes queued jobs sooner (wake_queued)
 
 
 class Worker:
@@ -188,7 +189,7 @@ class Worker:
                     job.id,
                     expect=[JobState.QUEUED],
                     now=self.clock(),
-                    next_attempt_at=self.clock() + 5.0,
+                    next_attempt_at=self.clock() + QUEUE_RECHECK,
                 )
                 return
             # Committed before the POST: a crash from here on is seen as an interrupted submit.
@@ -393,6 +394,7 @@ class Worker:
             next_attempt_at=now,
         )
         log.info("job %d: video downloaded (%d bytes)", job.id, size)
+        await self._slot_freed()
         await self._notify(job.id)
         await self._deliver(await self.store.require(job.id))
 
@@ -490,7 +492,13 @@ class Worker:
         ):
             return
         log.info("job %d: %s (%s)", job.id, state.value, code)
+        if job.state in IN_FLIGHT_STATES:
+            await self._slot_freed()
         await self._post_outcome(await self.store.require(job.id))
+
+    async def _slot_freed(self) -> None:
+        await self.store.wake_queued(self.clock())
+        self.wake()
 
     async def _retry_later(self, job: Job, exc: Exception | None) -> None:
         wait = self._backoff(job.attempts + 1, exc)
