@@ -2,66 +2,23 @@
 
 from __future__ import annotations
 
-import io
-import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from sora_bot.media import PreparedImage, prepare_image_async
-from sora_bot.models import Requester
 from sora_bot.validation import build_options, clean_prompt
 
 from .errors import UserFacingError
-from .render import job_line, progress_bar, status_embed
+from .launch import launch_job, requester_of
+from .render import job_line, progress_bar
 
 if TYPE_CHECKING:
     from bot import SoraBot
 
-log = logging.getLogger(__name__)
-
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # larger uploads are refused before being read
-THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # one day
-CHANNEL_NEEDS = ("send_messages", "embed_links", "attach_files", "read_message_history")
-THREAD_NEEDS = ("create_public_threads", "send_messages_in_threads")
-THREADABLE = (discord.ChannelType.text, discord.ChannelType.news)
-
-
-def requester_of(interaction: discord.Interaction) -> Requester:
-    """Who asked, with role ids for role allowances."""
-    member = interaction.user
-    roles = tuple(str(r.id) for r in getattr(member, "roles", ()) if not r.is_default())
-    return Requester(
-        guild_id=str(interaction.guild_id),
-        channel_id=str(interaction.channel_id),
-        user_id=str(member.id),
-        role_ids=roles,
-    )
-
-
-def posting_plan(interaction: discord.Interaction) -> bool:
-    """Whether a thread can be used; refuses (before spending) when nothing can be posted."""
-    perms = interaction.app_permissions
-    in_thread = isinstance(interaction.channel, discord.Thread)
-    if in_thread:
-        needs: tuple[str, ...] = ("send_messages_in_threads", "embed_links", "attach_files")
-    else:
-        needs = CHANNEL_NEEDS
-    missing = [name for name in needs if not getattr(perms, name)]
-    if missing:
-        readable = ", ".join(n.replace("_", " ").title() for n in missing)
-        raise UserFacingError(
-            f"I can't post videos in this channel (missing permission: {readable}). "
-            "Ask an admin, or try another channel. Nothing was charged."
-        )
-    channel_type = getattr(interaction.channel, "type", None)
-    return (
-        not in_thread
-        and channel_type in THREADABLE
-        and all(getattr(perms, name) for name in THREAD_NEEDS)
-    )
 
 
 class VideoCog(commands.Cog):
@@ -110,34 +67,7 @@ class VideoCog(commands.Cog):
             remove_watermark=not keep_watermark,
         )
         prepared = await self._read_image(image) if image is not None else None
-        use_thread = posting_plan(interaction)
-        channel = interaction.channel
-        assert isinstance(channel, discord.abc.Messageable)
-        job = await self.jobs.submit(requester_of(interaction), options, hold=True)
-        try:
-            status = await channel.send(
-                embed=status_embed(job),
-                file=_image_file(prepared, job.id) if prepared else discord.utils.MISSING,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-        except discord.HTTPException as exc:
-            await self.jobs.abandon(job.id, f"status message failed: {exc.status}")
-            raise UserFacingError(
-                "I couldn't post in this channel, so nothing was started or charged."
-            ) from exc
-        front_ref = {"channel_id": str(status.channel.id), "message_id": str(status.id)}
-        if use_thread:
-            thread_id = await self._open_thread(status, options.prompt)
-            if thread_id:
-                front_ref["thread_id"] = thread_id
-        front_ref["status_ref"] = f"{status.channel.id}/{status.id}"
-        # The provider fetches the image from our own post: a URL that outlives the command.
-        image_url = status.attachments[0].url if prepared and status.attachments else None
-        await self.jobs.release(job.id, image_url=image_url, front_ref=front_ref)
-        where = f"<#{front_ref['thread_id']}>" if "thread_id" in front_ref else status.jump_url
-        await interaction.followup.send(
-            f"Your video is queued ({job.cost} credits). Follow it here: {where}", ephemeral=True
-        )
+        await launch_job(self.jobs, interaction, options, image=prepared)
 
     async def _read_image(self, image: discord.Attachment) -> PreparedImage:
         if image.size > MAX_ATTACHMENT_BYTES:
@@ -147,17 +77,6 @@ class VideoCog(commands.Cog):
         except (discord.HTTPException, discord.NotFound) as exc:
             raise UserFacingError("I couldn't read the attached image; please try again.") from exc
         return await prepare_image_async(data)
-
-    async def _open_thread(self, status: discord.Message, prompt: str) -> str | None:
-        name = prompt.replace("\n", " ")[:90] or "video"
-        try:
-            thread = await status.create_thread(
-                name=f"🎬 {name}", auto_archive_duration=THREAD_ARCHIVE_MINUTES
-            )
-        except (discord.HTTPException, ValueError) as exc:
-            log.info("thread not created on %d (%s); replying in the channel", status.id, exc)
-            return None
-        return str(thread.id)
 
     @app_commands.command(name="quota", description="Your credits today and active jobs")
     @app_commands.guild_only()
@@ -194,10 +113,6 @@ class VideoCog(commands.Cog):
             title="Your recent videos", description=text[:4000], colour=discord.Colour.blurple()
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
-
-
-def _image_file(prepared: PreparedImage, job_id: int) -> discord.File:
-    return discord.File(io.BytesIO(prepared.data), filename=f"input-{job_id}.{prepared.extension}")
 
 
 async def setup(bot: SoraBot) -> None:

@@ -1,0 +1,119 @@
+"""Starting a job from any interaction (/video, buttons, modals): charge, post, queue."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import discord
+
+from sora_bot.media import PreparedImage
+from sora_bot.models import Requester, VideoOptions
+from sora_bot.store import Job
+
+from .errors import UserFacingError
+from .render import status_embed
+
+if TYPE_CHECKING:
+    from sora_bot.jobs import JobService
+
+log = logging.getLogger(__name__)
+
+THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # one day
+CHANNEL_NEEDS = ("send_messages", "embed_links", "attach_files", "read_message_history")
+IN_THREAD_NEEDS = ("send_messages_in_threads", "embed_links", "attach_files")
+THREAD_NEEDS = ("create_public_threads", "send_messages_in_threads")
+THREADABLE = (discord.ChannelType.text, discord.ChannelType.news)
+
+
+def requester_of(interaction: discord.Interaction) -> Requester:
+    """Who asked, with role ids for role allowances."""
+    member = interaction.user
+    roles = tuple(str(r.id) for r in getattr(member, "roles", ()) if not r.is_default())
+    return Requester(
+        guild_id=str(interaction.guild_id),
+        channel_id=str(interaction.channel_id),
+        user_id=str(member.id),
+        role_ids=roles,
+    )
+
+
+def posting_plan(interaction: discord.Interaction) -> bool:
+    """Whether a thread can be used; refuses (before spending) when nothing can be posted."""
+    perms = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread)
+    needs = IN_THREAD_NEEDS if in_thread else CHANNEL_NEEDS
+    missing = [name for name in needs if not getattr(perms, name)]
+    if missing:
+        readable = ", ".join(n.replace("_", " ").title() for n in missing)
+        raise UserFacingError(
+            f"I can't post videos in this channel (missing permission: {readable}). "
+            "Ask an admin, or try another channel. Nothing was charged."
+        )
+    channel_type = getattr(interaction.channel, "type", None)
+    return (
+        not in_thread
+        and channel_type in THREADABLE
+        and all(getattr(perms, name) for name in THREAD_NEEDS)
+    )
+
+
+async def launch_job(
+    jobs: JobService,
+    interaction: discord.Interaction,
+    options: VideoOptions,
+    *,
+    image: PreparedImage | None = None,
+) -> Job:
+    """Charge and queue a job, with its status message (and thread) in the invoker's channel.
+
+    The interaction must already be deferred ephemerally: every refusal goes through the
+    command error handler as an ephemeral message, and nothing is spent before it.
+    """
+    use_thread = posting_plan(interaction)
+    channel = interaction.channel
+    assert isinstance(channel, discord.abc.Messageable)
+    job = await jobs.submit(requester_of(interaction), options, hold=True)
+    try:
+        status = await channel.send(
+            embed=status_embed(job),
+            file=_image_file(image, job.id) if image else discord.utils.MISSING,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+    except discord.HTTPException as exc:
+        await jobs.abandon(job.id, f"status message failed: {exc.status}")
+        raise UserFacingError(
+            "I couldn't post in this channel, so nothing was started or charged."
+        ) from exc
+    front_ref = {
+        "channel_id": str(status.channel.id),
+        "message_id": str(status.id),
+        "status_ref": f"{status.channel.id}/{status.id}",
+    }
+    if use_thread and (thread_id := await _open_thread(status, options.prompt)):
+        front_ref["thread_id"] = thread_id
+    # The provider fetches the image from our own post: a URL that outlives the command.
+    image_url = status.attachments[0].url if image and status.attachments else None
+    await jobs.release(job.id, image_url=image_url, front_ref=front_ref)
+    where = f"<#{front_ref['thread_id']}>" if "thread_id" in front_ref else status.jump_url
+    await interaction.followup.send(
+        f"Your video is queued ({job.cost} credits). Follow it here: {where}", ephemeral=True
+    )
+    return job
+
+
+async def _open_thread(status: discord.Message, prompt: str) -> str | None:
+    name = prompt.replace("\n", " ")[:90] or "video"
+    try:
+        thread = await status.create_thread(
+            name=f"🎬 {name}", auto_archive_duration=THREAD_ARCHIVE_MINUTES
+        )
+    except (discord.HTTPException, ValueError) as exc:
+        log.info("thread not created on %d (%s); replying in the channel", status.id, exc)
+        return None
+    return str(thread.id)
+
+
+def _image_file(prepared: PreparedImage, job_id: int) -> discord.File:
+    return discord.File(io.BytesIO(prepared.data), filename=f"input-{job_id}.{prepared.extension}")
