@@ -36,17 +36,17 @@ class DiscordDelivery:
     def __init__(self, client: discord.Client, *, edit_interval: float = EDIT_INTERVAL) -> None:
         self.client = client
         self.edit_interval = edit_interval
-        self._latest: dict[int, Job] = {}
+        self._latest: dict[int, tuple[Job, int | None]] = {}
         self._last_edit: dict[int, float] = {}
         self._pending: dict[int, asyncio.Task[None]] = {}
 
     # -- progress -----------------------------------------------------------------------
 
-    async def job_updated(self, job: Job) -> None:
+    async def job_updated(self, job: Job, *, queue_position: int | None = None) -> None:
         """Schedule a throttled edit of the status message; only the newest state is shown."""
         if "message_id" not in job.front_ref:
             return
-        self._latest[job.id] = job
+        self._latest[job.id] = (job, queue_position)
         if job.id not in self._pending:
             task = asyncio.create_task(self._edit_later(job.id), name=f"status-edit-{job.id}")
             self._pending[job.id] = task
@@ -58,17 +58,18 @@ class DiscordDelivery:
                 await asyncio.sleep(wait)
         finally:
             self._pending.pop(job_id, None)
-        job = self._latest.pop(job_id, None)
-        if job is not None:
-            await self._edit_status(job)
+        latest = self._latest.pop(job_id, None)
+        if latest is not None:
+            await self._edit_status(*latest)
 
-    async def _edit_status(self, job: Job) -> None:
+    async def _edit_status(self, job: Job, queue_position: int | None = None) -> None:
         self._last_edit[job.id] = time.monotonic()
         ref = job.front_ref
         try:
             channel = self.client.get_partial_messageable(int(ref["channel_id"]))
             await channel.get_partial_message(int(ref["message_id"])).edit(
-                embed=status_embed(job), allowed_mentions=discord.AllowedMentions.none()
+                embed=status_embed(job, queue_position=queue_position),
+                allowed_mentions=discord.AllowedMentions.none(),
             )
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             # Cosmetic: a deleted status message or a rate limit must not stop the job.

@@ -45,9 +45,13 @@ def options_line(job: Job) -> str:
     return f"{job.aspect_ratio} {shape} · {job.duration} s · {mark} · {job.cost} credits"
 
 
-def status_embed(job: Job, *, simulated: bool = False) -> discord.Embed:
+def status_embed(
+    job: Job, *, queue_position: int | None = None, simulated: bool = False
+) -> discord.Embed:
     """The status message of a job, kept current while it runs."""
     label, colour = _STATE_TEXT[job.state]
+    if job.state is JobState.QUEUED and queue_position is not None:
+        label = f"Queued · position {queue_position}"
     embed = discord.Embed(title=f"🎬 {label}", description=excerpt(job.prompt), colour=colour)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     embed.add_field(name="Options", value=options_line(job), inline=True)

@@ -40,10 +40,12 @@ class CliDelivery:
         self.failure: str | None = None
         self.done = asyncio.Event()
 
-    async def job_updated(self, job: Job) -> None:
+    async def job_updated(self, job: Job, *, queue_position: int | None = None) -> None:
         """Draw a progress bar on a terminal, or a plain line otherwise."""
         bar = "#" * (job.progress // 5) + "-" * (20 - job.progress // 5)
         line = f"[{bar}] {job.progress:3d}%  {job.state.value}"
+        if queue_position is not None:
+            line += f" (position {queue_position})"
         if self.stream.isatty():
             self.stream.write("\r" + line)
         else:

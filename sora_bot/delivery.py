@@ -20,8 +20,8 @@ class DeliveryError(SoraBotError):
 class Delivery(Protocol):
     """What the front end implements. Every method may be called again after a restart."""
 
-    async def job_updated(self, job: Job) -> None:
-        """The job's state or progress changed (implementations throttle their own output)."""
+    async def job_updated(self, job: Job, *, queue_position: int | None = None) -> None:
+        """The job's state, progress or place in the queue changed (implementations throttle)."""
 
     async def deliver_video(self, job: Job, path: Path) -> str:
         """Post the finished video; return a reference to where it went."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import aiosqlite
@@ -54,7 +54,7 @@ class Job:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
-        data = dict(row)
+        data = {name: row[name] for name in _JOB_FIELDS}  # extra query columns are ignored
         data["state"] = JobState(data["state"])
         data["remove_watermark"] = bool(data["remove_watermark"])
         data["outcome_posted"] = bool(data["outcome_posted"])
@@ -70,6 +70,9 @@ class Job:
     @property
     def requester(self) -> Requester:
         return Requester(self.guild_id, self.channel_id, self.user_id)
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
 
 
 def _placeholders(values: Iterable[Any]) -> str:
@@ -137,18 +140,40 @@ class JobStore:
         return job
 
     async def due(self, now: float, limit: int) -> list[Job]:
-        """Jobs whose next worker step is due, earliest first."""
+        """Jobs whose next worker step is due, earliest first (queued jobs wait for a slot)."""
         rows = await self.db.fetchall(
             "SELECT * FROM jobs WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
-            "ORDER BY next_attempt_at LIMIT ?",
-            (now, limit),
+            "AND state != ? ORDER BY next_attempt_at LIMIT ?",
+            (now, JobState.QUEUED.value, limit),
         )
         return [Job.from_row(r) for r in rows]
 
     async def next_due_at(self) -> float | None:
-        """When the earliest pending worker step is due (None: nothing pending)."""
-        row = await self.db.fetchone("SELECT MIN(next_attempt_at) FROM jobs")
+        """When the earliest pending worker step is due, queued jobs aside (None: nothing)."""
+        row = await self.db.fetchone(
+            "SELECT MIN(next_attempt_at) FROM jobs WHERE state != ?", (JobState.QUEUED.value,)
+        )
         return float(row[0]) if row and row[0] is not None else None
+
+    async def fair_queue(self, *, now: float | None = None, limit: int = -1) -> list[Job]:
+        """Queued jobs in the order they get provider slots: round-robin between users.
+
+        Each user's oldest queued job comes before anyone's second; among those, the user
+        served longest ago goes first. One user's burst never starves everyone else. With
+        ``now``, only jobs whose retry wait is over.
+        """
+        due = "WHERE next_attempt_at <= ?" if now is not None else ""
+        rows = await self.db.fetchall(
+            f"""SELECT * FROM (
+                    SELECT j.*,
+                        ROW_NUMBER() OVER (PARTITION BY guild_id, user_id ORDER BY id) AS turn,
+                        (SELECT MAX(k.submitted_at) FROM jobs k WHERE k.guild_id = j.guild_id
+                            AND k.user_id = j.user_id) AS last_served
+                    FROM jobs j WHERE state = ?)
+                {due} ORDER BY turn, COALESCE(last_served, 0), id LIMIT ?""",
+            [JobState.QUEUED.value, *([now] if now is not None else []), limit],
+        )
+        return [Job.from_row(r) for r in rows]
 
     async def count_in_flight(self) -> int:
         """Jobs currently holding a provider slot."""
@@ -157,14 +182,6 @@ class JobStore:
             IN_FLIGHT_STATES,
         )
         return int(row[0]) if row else 0
-
-    async def wake_queued(self, now: float) -> None:
-        """Make jobs waiting for a provider slot due now (a slot was just freed)."""
-        await self.db.execute(
-            "UPDATE jobs SET next_attempt_at = ? WHERE state = ? AND attempts = 0 "
-            "AND next_attempt_at > ?",
-            (now, JobState.QUEUED.value, now),
-        )
 
     async def recent_for_user(self, guild_id: str, user_id: str, limit: int = 10) -> list[Job]:
         """A user's latest jobs in a guild, newest first."""

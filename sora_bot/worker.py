@@ -36,7 +36,7 @@ POLLING = (JobState.SUBMITTED, JobState.RUNNING)
 ACCEPTED_GRACE = 300.0  # seconds a front end may take to prepare a held job before it is dropped
 LINK_LIFETIME = 23 * 3600.0  # result links die after 24 h; stop retrying a download before that
 MAX_POST_ATTEMPTS = 8
-QUEUE_RECHECK = 5.0  # seconds; a freed slot wakes queued jobs sooner (wake_queued)
+QUEUE_RECHECK = 5.0  # seconds between looks at a full queue (freed slots wake it sooner)
 
 
 class Worker:
@@ -60,7 +60,8 @@ class Worker:
         self.batch = batch
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
-        self._submit_lock = asyncio.Lock()
+        self._claimed: set[int] = set()  # moved to "submitting" by this process
+        self._positions: dict[int, int] = {}  # last queue place told to each queued job
         self._loop_task: asyncio.Task[None] | None = None
         self._polls = 0
 
@@ -104,11 +105,12 @@ class Worker:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run_once(self) -> int:
-        """Run every due step to its end (tests and the command line); returns how many ran."""
-        jobs = [
-            j for j in await self.store.due(self.clock(), self.batch) if j.id not in self._running
-        ]
-        await asyncio.gather(*(self._guarded_step(j) for j in jobs))
+        """Run every due step to its end (measurements and tests); returns how many ran."""
+        jobs = {j.id: j for j in await self._claim_slots()}
+        for job in await self.store.due(self.clock(), self.batch):
+            if job.id not in self._running:
+                jobs.setdefault(job.id, job)  # a claimed job is also due: run it once
+        await asyncio.gather(*(self._guarded_step(j) for j in jobs.values()))
         return len(jobs)
 
     async def _loop(self) -> None:
@@ -124,22 +126,51 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     async def _dispatch_due(self) -> None:
-        for job in await self.store.due(self.clock(), self.batch):
+        for job in await self._claim_slots() + await self.store.due(self.clock(), self.batch):
             if job.id not in self._running:
                 task = asyncio.create_task(self._guarded_step(job), name=f"sora-job-{job.id}")
                 self._running[job.id] = task
                 task.add_done_callback(functools.partial(self._step_done, job.id))
+
+    async def _claim_slots(self) -> list[Job]:
+        """Move queued jobs into free provider slots (fair order); tell the rest their place."""
+        free = self.settings.max_inflight_jobs - await self.store.count_in_flight()
+        claimed: list[Job] = []
+        if free > 0:
+            for job in await self.store.fair_queue(now=self.clock(), limit=free):
+                # Committed before the POST: a crash from here on is an interrupted submit.
+                if await self.store.update(
+                    job.id,
+                    expect=[JobState.QUEUED],
+                    now=self.clock(),
+                    state=JobState.SUBMITTING,
+                    next_attempt_at=self.clock(),
+                ):
+                    claimed.append(await self.store.require(job.id))
+                    self._claimed.add(job.id)
+        await self._announce_positions()
+        return claimed
+
+    async def _announce_positions(self) -> None:
+        queue = await self.store.fair_queue()
+        positions = {job.id: place for place, job in enumerate(queue, start=1)}
+        for job in queue:
+            if self._positions.get(job.id) != positions[job.id]:
+                await self._notify(job.id, queue_position=positions[job.id])
+        self._positions = positions
 
     def _step_done(self, job_id: int, _task: asyncio.Task[None]) -> None:
         self._running.pop(job_id, None)
         self._wake.set()
 
     async def _idle_delay(self) -> float:
+        # Due jobs already being handled, freed slots and new jobs all wake the loop early;
+        # queued jobs are re-checked now and then in case a retry wait has passed.
+        ceiling = QUEUE_RECHECK if self._positions else 60.0
         next_at = await self.store.next_due_at()
         if next_at is None:
-            return 60.0
-        # Due jobs already being handled wake the loop when their step ends.
-        return min(60.0, max(0.05, next_at - self.clock()))
+            return ceiling
+        return min(ceiling, max(0.05, next_at - self.clock()))
 
     async def _guarded_step(self, job: Job) -> None:
         try:
@@ -153,8 +184,7 @@ class Worker:
     async def _step(self, job: Job) -> None:
         handler = {
             JobState.ACCEPTED: self._expire_accepted,
-            JobState.QUEUED: self._submit,
-            JobState.SUBMITTING: self._interrupted_submit,
+            JobState.SUBMITTING: self._submit_or_recover,
             JobState.SUBMITTED: self._poll,
             JobState.RUNNING: self._poll,
             JobState.COMPLETED: self._deliver,
@@ -182,25 +212,7 @@ class Worker:
         )
 
     async def _submit(self, job: Job) -> None:
-        async with self._submit_lock:
-            if await self.store.count_in_flight() >= self.settings.max_inflight_jobs:
-                # Full: the next finished job wakes the loop; re-check at least every few seconds.
-                await self.store.update(
-                    job.id,
-                    expect=[JobState.QUEUED],
-                    now=self.clock(),
-                    next_attempt_at=self.clock() + QUEUE_RECHECK,
-                )
-                return
-            # Committed before the POST: a crash from here on is seen as an interrupted submit.
-            if not await self.store.update(
-                job.id,
-                expect=[JobState.QUEUED],
-                now=self.clock(),
-                state=JobState.SUBMITTING,
-                next_attempt_at=self.clock(),
-            ):
-                return
+        """POST a job that ``_claim_slots`` moved to ``submitting``."""
         try:
             task = await self.provider.create(job.options)
         except SubmissionUncertain as exc:
@@ -269,6 +281,13 @@ class Worker:
             attempts=job.attempts + 1,
             next_attempt_at=self.clock() + wait,
         )
+
+    async def _submit_or_recover(self, job: Job) -> None:
+        if job.id in self._claimed:
+            self._claimed.discard(job.id)
+            await self._submit(job)
+        else:  # found in "submitting" without having claimed it: left by a crash
+            await self._interrupted_submit(job)
 
     async def _interrupted_submit(self, job: Job) -> None:
         # We cannot know whether the provider created a task, and it has no idempotency key:
@@ -394,7 +413,7 @@ class Worker:
             next_attempt_at=now,
         )
         log.info("job %d: video downloaded (%d bytes)", job.id, size)
-        await self._slot_freed()
+        self._slot_freed()
         await self._notify(job.id)
         await self._deliver(await self.store.require(job.id))
 
@@ -493,11 +512,10 @@ class Worker:
             return
         log.info("job %d: %s (%s)", job.id, state.value, code)
         if job.state in IN_FLIGHT_STATES:
-            await self._slot_freed()
+            self._slot_freed()
         await self._post_outcome(await self.store.require(job.id))
 
-    async def _slot_freed(self) -> None:
-        await self.store.wake_queued(self.clock())
+    def _slot_freed(self) -> None:
         self.wake()
 
     async def _retry_later(self, job: Job, exc: Exception | None) -> None:
@@ -516,11 +534,11 @@ class Worker:
             attempts, base=self.settings.poll_interval, cap=self.settings.max_poll_interval * 5
         )
 
-    async def _notify(self, job_id: int) -> None:
+    async def _notify(self, job_id: int, *, queue_position: int | None = None) -> None:
         job = await self.store.get(job_id)
         if job is None:
             return
         try:
-            await self._delivery.job_updated(job)
+            await self._delivery.job_updated(job, queue_position=queue_position)
         except Exception:  # progress display is cosmetic; never let it stop the job
             log.exception("job %d: progress update failed", job_id)

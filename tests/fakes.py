@@ -17,12 +17,15 @@ class RecordingDelivery:
     videos: list[tuple[int, bytes]] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
     updates: list[tuple[int, str, int]] = field(default_factory=list)
+    positions: list[tuple[int, int]] = field(default_factory=list)
     fail_videos: int = 0  # raise a retryable DeliveryError this many times
     permanent_failure: bool = False
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def job_updated(self, job: Job) -> None:
+    async def job_updated(self, job: Job, *, queue_position: int | None = None) -> None:
         self.updates.append((job.id, job.state.value, job.progress))
+        if queue_position is not None:
+            self.positions.append((job.id, queue_position))
 
     async def deliver_video(self, job: Job, path: Path) -> str:
         if self.permanent_failure:

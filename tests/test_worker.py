@@ -269,3 +269,29 @@ async def test_many_jobs_respect_inflight_cap(tmp_path: Path) -> None:
     starts = sorted(j.submitted_at or 0 for j in done)
     ends = sorted(j.completed_at or 0 for j in done)
     assert starts[2] >= ends[0]
+
+
+async def test_queue_is_fair_and_announces_positions(tmp_path: Path) -> None:
+    delivery = RecordingDelivery()
+    bob = Requester("g1", "c1", "bob")
+    async with (
+        running_provider(task_seconds=0.3, estimated_time=1) as double,
+        running_core(
+            tmp_path,
+            double.base_url,
+            delivery,
+            start=False,
+            SORA_MAX_INFLIGHT_JOBS="1",
+            SORA_DAILY_CREDITS="1000",
+            SORA_MAX_ACTIVE_PER_USER="50",
+        ) as core,
+    ):
+        burst = [await core.jobs.submit(ALICE, OPTIONS) for _ in range(3)]
+        late = await core.jobs.submit(bob, OPTIONS)
+        core.worker.start()
+        done = [await wait_terminal(core, j.id) for j in [*burst, late]]
+    order = sorted(done, key=lambda j: j.submitted_at or 0)
+    # Alice's burst came first, but Bob's single job goes right after her first one.
+    assert [j.id for j in order] == [burst[0].id, late.id, burst[1].id, burst[2].id]
+    assert (late.id, 1) in delivery.positions  # told its place while waiting
+    assert (burst[2].id, 3) in delivery.positions
