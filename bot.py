@@ -17,10 +17,13 @@ import yarl
 from discord.ext import commands
 
 from cogs import EXTENSIONS
+from cogs.buttons import DYNAMIC_ITEMS
 from cogs.delivery import DiscordDelivery
 from cogs.errors import SoraTree
 from sora_bot.core import Core, open_core
 from sora_bot.errors import ConfigError
+from sora_bot.logs import configure_logging
+from sora_bot.services import running_services
 from sora_bot.settings import Settings, load_settings
 
 log = logging.getLogger("bot")
@@ -44,12 +47,16 @@ class SoraBot(commands.Bot):
         self.core = core
         self.settings = settings
         self.force_sync = force_sync
-        self.delivery = DiscordDelivery(self, edit_interval=settings.status_edit_interval)
+        self.delivery = DiscordDelivery(
+            self, edit_interval=settings.status_edit_interval, simulated=settings.simulate
+        )
 
     async def setup_hook(self) -> None:
-        """Load cogs, sync commands when they changed, start the worker."""
+        """Load cogs, register the result buttons, sync commands when changed, start the worker."""
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        # Buttons on posts from before this start are routed by their custom id (job id).
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.sync_commands_if_changed()
         self.core.worker.delivery = self.delivery
         self.core.worker.start()
@@ -95,7 +102,13 @@ async def run(settings: Settings, *, force_sync: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
-        async with bot:
+        if settings.simulate:
+            log.warning("SIMULATION MODE: no provider calls; every post says it is a simulation")
+
+        def gateway_connected() -> bool:
+            return bot.is_ready() and not bot.is_closed()
+
+        async with running_services(core, gateway_connected=gateway_connected), bot:
             await bot.start(token)
         # Leaving open_core lets running job steps finish briefly, then stops the worker;
         # every job state is already committed, so the next start resumes.
@@ -109,13 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         settings.require_discord_token()
-        settings.require_api_key()
+        if settings.needs_api_key:
+            settings.require_api_key()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 3
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.secrets())
     logging.getLogger("discord").setLevel(
         max(logging.INFO, logging.getLevelName(settings.log_level))
     )

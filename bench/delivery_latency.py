@@ -23,19 +23,26 @@ from tests.provider_double import running_provider
 async def measure(jobs: int, seconds: float) -> list[tuple[float, float]]:
     """(completion → posted, completion-seen poll → posted) for each job, in seconds."""
     results = []
-    async with DiscordDouble() as discord, running_provider(
-        clock=time.time, task_seconds=seconds, estimated_time=round(seconds)
-    ) as provider:
+    async with (
+        DiscordDouble() as discord,
+        running_provider(
+            clock=time.time, task_seconds=seconds, estimated_time=round(seconds)
+        ) as provider,
+    ):
         with tempfile.TemporaryDirectory() as tmp:
-            async with running_bot(Path(tmp), discord, provider,
-                                   SORA_POLL_INTERVAL="1", SORA_MAX_POLL_INTERVAL="5") as bot:
+            async with running_bot(
+                Path(tmp), discord, provider, SORA_POLL_INTERVAL="1", SORA_MAX_POLL_INTERVAL="5"
+            ) as bot:
                 for n in range(jobs):
                     await discord.invoke("video", {"prompt": f"latency probe {n}"})
                     job = await wait_job(bot.core, finished, timeout=seconds * 4 + 30)
                     task = provider.tasks[job.task_id or ""]
                     done_at = task.created_at + task.seconds
-                    post = next(m for m in discord.messages.values()
-                                if m.attachments and m.content.endswith(f"job #{job.id}"))
+                    post = next(
+                        m
+                        for m in discord.messages.values()
+                        if m.attachments and m.content.endswith(f"job #{job.id}")
+                    )
                     seen = min(r.time for r in provider.polls(task.id) if r.time >= done_at)
                     results.append((post.created_at - done_at, post.created_at - seen))
     return results
@@ -50,10 +57,14 @@ def main() -> None:
     total = [r[0] for r in results]
     pipeline = [r[1] for r in results]
     print(f"{args.jobs} jobs of {args.seconds:.0f} s, SORA_POLL_INTERVAL=1")
-    print(f"completed → file in thread: median {statistics.median(total):.2f} s, "
-          f"max {max(total):.2f} s")
-    print(f"poll that saw it → file in thread (download + upload): median "
-          f"{statistics.median(pipeline) * 1000:.0f} ms, max {max(pipeline) * 1000:.0f} ms")
+    print(
+        f"completed → file in thread: median {statistics.median(total):.2f} s, "
+        f"max {max(total):.2f} s"
+    )
+    print(
+        f"poll that saw it → file in thread (download + upload): median "
+        f"{statistics.median(pipeline) * 1000:.0f} ms, max {max(pipeline) * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

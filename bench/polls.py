@@ -9,14 +9,22 @@ clock, so a 900-second job takes well under a second to measure.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sora_bot.models import Requester, VideoOptions
+import aiohttp
+
+from sora_bot.models import Requester, TaskStatus, VideoOptions
+from sora_bot.provider import ProviderClient
 from tests.engine import running_core
 from tests.fakes import FakeClock, RecordingDelivery
 from tests.provider_double import running_provider
+
+# Where within a 5-s naive polling period the job ends (midpoints of five equal slices, i.e.
+# a uniform phase): the same set for both pollers.
+OFFSETS = (0.5, 1.5, 2.5, 3.5, 4.5)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,57 @@ async def simulate(
             return PollRun(
                 estimated, actual, len(double.polls()), download - (task.created_at + task.seconds)
             )
+
+
+async def simulate_naive(actual: float, *, every: float = 5.0, estimated: int = 300) -> PollRun:
+    """A naive bot: poll the task every ``every`` seconds, download as soon as it is done."""
+    clock = FakeClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        async with (
+            running_provider(clock=clock, task_seconds=actual, estimated_time=estimated) as double,
+            aiohttp.ClientSession() as session,
+        ):
+            client = ProviderClient(session, base_url=double.base_url, api_key=double.api_key)
+            task = await client.create(VideoOptions("bench"))
+            while True:
+                clock.now += every
+                task = await client.get_task(task.id)
+                if task.status is TaskStatus.COMPLETED:
+                    break
+            await client.download(task.results[0], Path(tmp) / "v.mp4", max_bytes=1 << 30)
+            held = next(iter(double.tasks.values()))
+            download = double.downloads()[0].time
+            return PollRun(
+                estimated, actual, len(double.polls()), download - (held.created_at + held.seconds)
+            )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Our schedule against the naive poller for one job length, averaged over phase offsets."""
+
+    seconds: int
+    polls: float
+    naive_polls: float
+    delay: float
+    naive_delay: float
+
+    @property
+    def ratio(self) -> float:
+        return self.naive_polls / self.polls
+
+
+async def compare(seconds: int, offsets: tuple[float, ...] = OFFSETS) -> Comparison:
+    """Jobs whose estimate is ``seconds`` and which end ``seconds + offset`` after submission."""
+    ours = [await simulate(seconds, seconds + o) for o in offsets]
+    naive = [await simulate_naive(seconds + o, estimated=seconds) for o in offsets]
+    return Comparison(
+        seconds,
+        statistics.fmean(r.polls for r in ours),
+        statistics.fmean(r.polls for r in naive),
+        statistics.fmean(r.download_delay for r in ours),
+        statistics.fmean(r.download_delay for r in naive),
+    )
 
 
 async def main() -> None:

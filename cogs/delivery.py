@@ -19,6 +19,7 @@ from sora_bot.media import MediaError, shrink_video
 from sora_bot.models import JobState
 from sora_bot.store import Job
 
+from .buttons import delivered_view, failed_view
 from .render import JOB_MARKER, status_embed
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,15 @@ SIZE_MARGIN = 0.95  # stay under the limit: multipart overhead, rounding
 class DiscordDelivery:
     """The core's Delivery, implemented on a discord.py client."""
 
-    def __init__(self, client: discord.Client, *, edit_interval: float = EDIT_INTERVAL) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        edit_interval: float = EDIT_INTERVAL,
+        simulated: bool = False,
+    ) -> None:
         self.client = client
+        self.simulated = simulated  # every post then says it is a simulation
         self.edit_interval = edit_interval
         self._latest: dict[int, tuple[Job, int | None]] = {}
         self._last_edit: dict[int, float] = {}
@@ -68,7 +76,7 @@ class DiscordDelivery:
         try:
             channel = self.client.get_partial_messageable(int(ref["channel_id"]))
             await channel.get_partial_message(int(ref["message_id"])).edit(
-                embed=status_embed(job, queue_position=queue_position),
+                embed=status_embed(job, queue_position=queue_position, simulated=self.simulated),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
@@ -100,7 +108,7 @@ class DiscordDelivery:
         # Too large for this guild: re-encode to fit (None when even that cannot fit).
         fits = (job.file_size or 0) <= limit
         upload = path if fits else await self._shrunk(job, path, limit)
-        text = f"<@{job.user_id}> your video is ready."
+        text = messages.simulation_label(f"<@{job.user_id}> your video is ready.", self.simulated)
         async with self._errors_mapped():
             ref = await self._upload(job, path, upload, limit, text)
         await self._final_status(replace(job, state=JobState.DELIVERED, progress=100))
@@ -111,25 +119,32 @@ class DiscordDelivery:
     ) -> str:
         """Try the file, halving the size budget on each 413; finally post a link instead."""
         budget = limit if upload is not original else min(limit, job.file_size or limit)
+        view = delivered_view(job.id)
         for _ in range(UPLOAD_TRIES):
             if upload is None:
                 break
             try:
-                return await self._post(job, text, file=upload)
+                return await self._post(job, text, file=upload, view=view)
             except discord.HTTPException as exc:
                 if exc.status != 413:
                     raise
             # Discord's real limit is lower than advertised: re-encode smaller and try again.
             budget //= 2
             upload = await self._shrunk(job, original, budget)
-        return await self._post(job, text + "\n" + self._link_text(job, original))
+        return await self._post(job, text + "\n" + self._link_text(job, original), view=view)
 
     async def deliver_failure(self, job: Job, text: str) -> str:
         """Post the mapped failure message where the video would have gone."""
         await self._ready()
         await self._final_status(job)
+        # A video that was made but not postable is not something to make again.
+        retryable = job.state in (JobState.FAILED, JobState.REJECTED)
         async with self._errors_mapped():
-            ref = await self._post(job, f"<@{job.user_id}> {text}")
+            ref = await self._post(
+                job,
+                messages.simulation_label(f"<@{job.user_id}> {text}", self.simulated),
+                view=failed_view(job.id) if retryable else None,
+            )
         return ref
 
     async def find_posted(self, job: Job) -> str | None:
@@ -149,7 +164,14 @@ class DiscordDelivery:
 
     # -- helpers ------------------------------------------------------------------------
 
-    async def _post(self, job: Job, text: str, *, file: Path | None = None) -> str:
+    async def _post(
+        self,
+        job: Job,
+        text: str,
+        *,
+        file: Path | None = None,
+        view: discord.ui.View | None = None,
+    ) -> str:
         """Send to the job's thread, falling back to its channel (as a reply) when needed."""
         content = f"{text}\n{JOB_MARKER.format(id=job.id)}"
         mentions = discord.AllowedMentions(
@@ -163,7 +185,8 @@ class DiscordDelivery:
             channel = self.client.get_partial_messageable(channel_id)
             reference = None
             message_id = job.front_ref.get("message_id")
-            if channel_id != job.front_ref.get("thread_id") and message_id:
+            # In the status message's own channel (no thread), the post replies to it.
+            if message_id and str(channel_id) == str(job.front_ref.get("channel_id")):
                 reference = discord.MessageReference(
                     message_id=int(message_id), channel_id=channel_id, fail_if_not_exists=False
                 )
@@ -171,10 +194,11 @@ class DiscordDelivery:
                 message = await channel.send(
                     content,
                     allowed_mentions=mentions,
-                    reference=reference or discord.utils.MISSING,
+                    reference=reference,  # type: ignore[arg-type]
                     file=discord.File(file, filename=f"sora-{job.id}.mp4")
                     if file is not None
                     else discord.utils.MISSING,
+                    view=view or discord.utils.MISSING,
                 )
             except (discord.Forbidden, discord.NotFound) as exc:
                 if index + 1 < len(targets):  # thread gone or closed to us: use the channel

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 
+from sora_bot import messages
 from sora_bot.media import PreparedImage
 from sora_bot.models import Requester, VideoOptions
 from sora_bot.store import Job
@@ -28,12 +29,15 @@ THREADABLE = (discord.ChannelType.text, discord.ChannelType.news)
 
 
 def requester_of(interaction: discord.Interaction) -> Requester:
-    """Who asked, with role ids for role allowances."""
+    """Who asked and where (a thread counts as its parent channel), with role ids."""
     member = interaction.user
     roles = tuple(str(r.id) for r in getattr(member, "roles", ()) if not r.is_default())
+    channel = interaction.channel
+    # Channel allow-lists name channels; a press under a video in its thread must count.
+    where = channel.parent_id if isinstance(channel, discord.Thread) else interaction.channel_id
     return Requester(
         guild_id=str(interaction.guild_id),
-        channel_id=str(interaction.channel_id),
+        channel_id=str(where),
         user_id=str(member.id),
         role_ids=roles,
     )
@@ -77,7 +81,7 @@ async def launch_job(
     job = await jobs.submit(requester_of(interaction), options, hold=True)
     try:
         status = await channel.send(
-            embed=status_embed(job),
+            embed=status_embed(job, simulated=jobs.settings.simulate),
             file=_image_file(image, job.id) if image else discord.utils.MISSING,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -97,8 +101,9 @@ async def launch_job(
     image_url = status.attachments[0].url if image and status.attachments else None
     await jobs.release(job.id, image_url=image_url, front_ref=front_ref)
     where = f"<#{front_ref['thread_id']}>" if "thread_id" in front_ref else status.jump_url
+    queued = f"Your video is queued ({job.cost} credits). Follow it here: {where}"
     await interaction.followup.send(
-        f"Your video is queued ({job.cost} credits). Follow it here: {where}", ephemeral=True
+        messages.simulation_label(queued, jobs.settings.simulate), ephemeral=True
     )
     return job
 

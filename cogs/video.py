@@ -9,7 +9,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from sora_bot.media import PreparedImage, prepare_image_async
-from sora_bot.validation import build_options, clean_prompt
 
 from .errors import UserFacingError
 from .launch import launch_job, requester_of
@@ -27,6 +26,7 @@ class VideoCog(commands.Cog):
     def __init__(self, bot: SoraBot) -> None:
         self.bot = bot
         self.jobs = bot.core.jobs
+        self.policy = bot.core.policy
 
     @app_commands.command(name="video", description="Generate a Sora-2 video from a prompt")
     @app_commands.guild_only()
@@ -56,15 +56,17 @@ class VideoCog(commands.Cog):
         image: discord.Attachment | None = None,
         aspect_ratio: app_commands.Choice[str] | None = None,
         duration: app_commands.Choice[int] | None = None,
-        keep_watermark: bool = False,
+        keep_watermark: bool | None = None,
     ) -> None:
         """Validate, charge, post the status message and queue the job."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        options = build_options(
-            clean_prompt(prompt),
-            aspect_ratio=aspect_ratio.value if aspect_ratio else "16:9",
-            duration=duration.value if duration else 10,
-            remove_watermark=not keep_watermark,
+        # Options left out are None: the server's defaults fill them in.
+        options = await self.policy.options_for(
+            str(interaction.guild_id),
+            prompt,
+            aspect_ratio=aspect_ratio.value if aspect_ratio else None,
+            duration=duration.value if duration else None,
+            keep_watermark=keep_watermark,
         )
         prepared = await self._read_image(image) if image is not None else None
         await launch_job(self.jobs, interaction, options, image=prepared)

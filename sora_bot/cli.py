@@ -17,12 +17,14 @@ from typing import TextIO
 import aiohttp
 
 from . import messages
+from .backup import BackupError, backup_database
 from .core import open_core
 from .database import Database
 from .errors import AuthenticationFailed, ConfigError, InvalidInput, ProviderError
+from .logs import configure_logging
 from .meta import MetaStore
 from .models import ASPECT_RATIOS, DURATIONS, JobState, Requester, VideoOptions
-from .provider import ProviderClient
+from .providers import build_provider
 from .settings import Settings, load_settings
 from .store import Job
 from .validation import build_options, clean_prompt
@@ -83,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         "--keep-watermark", action="store_true", help="keep the provider's watermark (cheaper)"
     )
     sub.add_parser("doctor", help="check settings, database and the provider key")
+    backup = sub.add_parser("backup", help="copy the database safely while the bot runs")
+    backup.add_argument("dest", type=Path, help="the file to write (replaced if it exists)")
     return parser
 
 
@@ -93,14 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad options, which is our bad-input code
         return int(exc.code or 0)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    # Progress goes to stderr too: below DEBUG, only warnings and errors are logged.
+    level = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+    configure_logging(level, settings.secrets())
     if args.command == "doctor":
         return asyncio.run(doctor(settings, sys.stdout))
+    if args.command == "backup":
+        return backup(settings, args.dest, sys.stdout)
     try:
         options = build_options(
             clean_prompt(args.prompt),
@@ -113,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bad input: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        settings.require_api_key()
+        if settings.needs_api_key:
+            settings.require_api_key()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -124,9 +133,13 @@ async def generate(settings: Settings, options: VideoOptions, out: Path, stream:
     """Run one job to its end with a throw-away database; returns the exit code."""
     delivery = CliDelivery(out, stream)
     with tempfile.TemporaryDirectory(prefix="sora-cli-") as tmp:
-        # Credits aside: the command line keeps its own database and download folder.
+        # Credits aside: the command line keeps its own database and download folder, and
+        # polls (nothing here serves callbacks).
         local = replace(
-            settings, database_path=Path(tmp) / "cli.db", download_dir=Path(tmp) / "videos"
+            settings,
+            database_path=Path(tmp) / "cli.db",
+            download_dir=Path(tmp) / "videos",
+            callback_url=None,
         )
         async with aiohttp.ClientSession() as session, open_core(local, session, delivery) as core:
             job = await core.jobs.submit(CLI_REQUESTER, options, charge=False)
@@ -136,7 +149,8 @@ async def generate(settings: Settings, options: VideoOptions, out: Path, stream:
     if stream.isatty():
         stream.write("\n")
     if final.state is JobState.DELIVERED:
-        print(f"saved {out}", file=stream)
+        note = " (simulation: a test pattern, no provider was called)" if settings.simulate else ""
+        print(f"saved {out}{note}", file=stream)
         return EXIT_OK
     print(delivery.failure or messages.job_outcome(final), file=stream)
     return EXIT_FAILED
@@ -151,7 +165,8 @@ async def doctor(settings: Settings, out: TextIO) -> int:
         problems += not ok
         print(f"[{'ok' if ok else 'FAIL'}] {what}" + ("" if ok else f" — {fix}"), file=out)
 
-    report(True, f"settings loaded (provider {settings.api_base})")
+    where = "built-in simulator, SORA_SIMULATE=1" if settings.simulate else settings.api_base
+    report(True, f"settings loaded (provider {where})")
     try:
         db = await Database.open(settings.database_path)
         version = await db.schema_version()
@@ -165,13 +180,13 @@ async def doctor(settings: Settings, out: TextIO) -> int:
             f"cannot open or write it ({type(exc).__name__}: {exc}); check DATABASE_PATH "
             "and the folder's permissions",
         )
-    if not settings.api_key:
+    if settings.simulate:
+        report(True, "simulation mode: no provider key needed, no credits spent")
+    elif not settings.api_key:
         report(False, "provider key", "SORA_API_KEY is not set: put your provider key in .env")
     else:
         async with aiohttp.ClientSession() as session:
-            client = ProviderClient(
-                session, base_url=settings.api_base, api_key=settings.api_key, max_retries=1
-            )
+            client = build_provider(settings, session, max_retries=1)
             try:
                 await client.check_key()
                 report(True, "provider key accepted")
@@ -196,3 +211,14 @@ async def doctor(settings: Settings, out: TextIO) -> int:
         report(True, "Discord token set")
     print("all good" if not problems else f"{problems} problem(s) found", file=out)
     return EXIT_OK if not problems else EXIT_CONFIG
+
+
+def backup(settings: Settings, dest: Path, out: TextIO) -> int:
+    """Copy the database to ``dest`` (safe while the bot runs); returns the exit code."""
+    try:
+        jobs = backup_database(settings.database_path, dest)
+    except (BackupError, OSError) as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"backed up {settings.database_path} to {dest} ({jobs} jobs)", file=out)
+    return EXIT_OK

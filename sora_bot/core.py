@@ -14,9 +14,12 @@ from .database import Database
 from .delivery import Delivery
 from .jobs import JobService
 from .meta import MetaStore
-from .provider import ProviderClient
+from .metrics import Metrics
+from .policy import GuildPolicy
+from .providers import VideoProvider, build_provider
 from .settings import Settings
 from .store import JobStore
+from .usage import UsageReports
 from .worker import Worker
 
 
@@ -28,10 +31,13 @@ class Core:
     db: Database
     store: JobStore
     credits: Credits
-    provider: ProviderClient
+    provider: VideoProvider
     worker: Worker
     jobs: JobService
     meta: MetaStore
+    policy: GuildPolicy
+    usage: UsageReports
+    metrics: Metrics
 
 
 @asynccontextmanager
@@ -47,24 +53,42 @@ async def open_core(
     The caller starts the worker, after ``worker.delivery`` is set when it was not given
     (the Discord adapter needs the bot, which is built with the core).
     """
-    provider = ProviderClient(
-        session,
-        base_url=settings.api_base,
-        api_key=settings.require_api_key(),
-        max_concurrency=settings.max_concurrent_requests,
-        backoff_base=settings.retry_backoff,
-    )
+    metrics = Metrics(clock)
+    provider = build_provider(settings, session, metrics)
     db = await Database.open(settings.database_path)
     try:
         store = JobStore(db)
         credits = Credits(db, store, settings, clock)
         worker = Worker(
-            store=store, provider=provider, delivery=delivery, settings=settings, clock=clock
+            store=store,
+            provider=provider,
+            delivery=delivery,
+            settings=settings,
+            clock=clock,
+            metrics=metrics,
         )
+        policy = GuildPolicy(db, credits, settings, clock)
         jobs = JobService(
-            store=store, credits=credits, settings=settings, clock=clock, wake=worker.wake
+            store=store,
+            credits=credits,
+            settings=settings,
+            clock=clock,
+            wake=worker.wake,
+            policy=policy,
         )
-        core = Core(settings, db, store, credits, provider, worker, jobs, MetaStore(db))
+        core = Core(
+            settings,
+            db,
+            store,
+            credits,
+            provider,
+            worker,
+            jobs,
+            MetaStore(db),
+            policy,
+            UsageReports(db, clock),
+            metrics,
+        )
         try:
             yield core
         finally:

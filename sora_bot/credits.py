@@ -207,8 +207,22 @@ class Credits:
         self, guild_id: str, user_id: str, amount: int, *, reason: str = "", by: str = ""
     ) -> None:
         """Give a user extra credits for today only."""
+        async with self.db.transaction() as conn:
+            await self.grant_in(conn, guild_id, user_id, amount, reason=reason, by=by)
+
+    async def grant_in(
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: str,
+        user_id: str,
+        amount: int,
+        *,
+        reason: str = "",
+        by: str = "",
+    ) -> None:
+        """``grant`` inside the caller's transaction."""
         now = self.clock()
-        await self.db.execute(
+        await conn.execute(
             "INSERT INTO credit_grants (guild_id, user_id, day, amount, reason, created_by, "
             "created_at) VALUES (?,?,?,?,?,?,?)",
             (guild_id, user_id, utc_day(now), amount, reason, by, now),
@@ -218,13 +232,25 @@ class Credits:
         self, guild_id: str, kind: str, target_id: str, daily_credits: int | None
     ) -> None:
         """Set (or with None, remove) a per-user or per-role daily allowance."""
+        async with self.db.transaction() as conn:
+            await self.set_override_in(conn, guild_id, kind, target_id, daily_credits)
+
+    async def set_override_in(
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: str,
+        kind: str,
+        target_id: str,
+        daily_credits: int | None,
+    ) -> None:
+        """``set_override`` inside the caller's transaction."""
         if daily_credits is None:
-            await self.db.execute(
+            await conn.execute(
                 "DELETE FROM allowance_overrides WHERE guild_id = ? AND kind = ? AND target_id = ?",
                 (guild_id, kind, target_id),
             )
         else:
-            await self.db.execute(
+            await conn.execute(
                 "INSERT INTO allowance_overrides (guild_id, kind, target_id, daily_credits) "
                 "VALUES (?,?,?,?) ON CONFLICT (guild_id, kind, target_id) "
                 "DO UPDATE SET daily_credits = excluded.daily_credits",

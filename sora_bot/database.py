@@ -116,6 +116,10 @@ class Database:
             return await cur.fetchone()
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """One write statement in its own transaction; returns the number of rows changed."""
-        async with self.transaction() as conn, conn.execute(sql, tuple(params)) as cur:
+        """One write statement, atomic on its own; returns the number of rows changed.
+
+        The connection is in autocommit mode, so a single statement is its own transaction:
+        no BEGIN/COMMIT round trips to the database thread on the hot path.
+        """
+        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
             return cur.rowcount

@@ -7,6 +7,7 @@ from typing import Any
 
 from .credits import Credits, QuotaStatus
 from .models import JobState, Requester, VideoOptions
+from .policy import GuildPolicy
 from .settings import Settings
 from .store import Job, JobStore
 from .validation import video_cost
@@ -24,18 +25,26 @@ class JobService:
         settings: Settings,
         clock: Callable[[], float],
         wake: Callable[[], None] = lambda: None,
+        policy: GuildPolicy | None = None,
     ) -> None:
         self.store = store
+        self.policy = policy
         self.credits = credits
         self.settings = settings
         self.clock = clock
         self.wake = wake
 
-    def cost_of(self, options: VideoOptions) -> int:
-        """Credits a job with these options costs."""
-        return video_cost(
-            options.duration, options.remove_watermark, self.settings.watermark_surcharge
-        )
+    def cost_of(self, options: VideoOptions, surcharge: int | None = None) -> int:
+        """Credits a job with these options costs (``surcharge``: the guild's, when known)."""
+        if surcharge is None:
+            surcharge = self.settings.watermark_surcharge
+        return video_cost(options.duration, options.remove_watermark, surcharge)
+
+    async def cost_in(self, guild_id: str, options: VideoOptions) -> int:
+        """Credits a job costs in this guild (its watermark surcharge applies)."""
+        if self.policy is None:
+            return self.cost_of(options)
+        return self.cost_of(options, await self.policy.watermark_surcharge(guild_id))
 
     async def submit(
         self,
@@ -46,16 +55,21 @@ class JobService:
         front_ref: Mapping[str, Any] | None = None,
         charge: bool = True,
     ) -> Job:
-        """Reserve credits and create the job (raises CreditRefused).
+        """Check the guild's rules, reserve credits and create the job.
+
+        Raises PolicyRefused or CreditRefused before anything is spent.
 
         With ``hold`` the job waits in ``accepted`` until ``release`` (the front end still has
         to post its status message or host the image); otherwise it is queued at once.
         """
+        if self.policy is not None:
+            await self.policy.check(requester, options)
+        cost = await self.cost_in(requester.guild_id, options)
         now = self.clock()
         job = await self.credits.reserve(
             requester,
             options,
-            self.cost_of(options),
+            cost,
             front_ref=front_ref,
             charge=charge,
             state=JobState.ACCEPTED if hold else JobState.QUEUED,
@@ -98,6 +112,10 @@ class JobService:
             outcome_posted=1,
             next_attempt_at=None,
         )
+
+    async def get(self, job_id: int) -> Job | None:
+        """The job with this id, or None (front ends act on jobs named by a button)."""
+        return await self.store.get(job_id)
 
     async def set_front_ref(self, job_id: int, front_ref: Mapping[str, Any]) -> None:
         """Store the front end's references (message and thread ids) on the job."""

@@ -303,3 +303,125 @@ def _finish(text: str) -> str:
     # Safety net for links and paths: break only what Discord would ping.
     text = _PING_RE.sub("@\u200b", text)
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
+
+
+# -- guild rules and admin commands ------------------------------------------------------
+
+MAX_LISTED_CHANNELS = 5
+
+
+def blocked_member() -> str:
+    """Refusal for a member the server's admins blocked from the bot."""
+    return _finish(
+        "A server admin has blocked you from making videos in this server. "
+        "Nothing was charged; ask an admin if you think this is a mistake."
+    )
+
+
+def channel_not_allowed(allowed_channel_ids: list[str]) -> str:
+    """Refusal for /video outside the channels the admins allowed."""
+    shown = " ".join(f"<#{c}>" for c in allowed_channel_ids[:MAX_LISTED_CHANNELS])
+    more = " and others" if len(allowed_channel_ids) > MAX_LISTED_CHANNELS else ""
+    return _finish(
+        f"Videos can't be made in this channel. Please use {shown}{more}. Nothing was charged."
+    )
+
+
+def blocked_term(term: str) -> str:
+    """Refusal naming the one rule the prompt matched (never the whole list)."""
+    return _finish(
+        f"Your prompt contains “{defuse_mentions(term)}”, which this server's admins have "
+        "blocked. Please rephrase it; nothing was charged."
+    )
+
+
+def term_invalid(reason: str, max_chars: int) -> str:
+    """Why an admin's new blocked term was not accepted."""
+    if reason == "too_long":
+        return _finish(f"A blocked term can have at most {max_chars} characters.")
+    return _finish("A blocked term needs at least one letter or digit.")
+
+
+def admin_done(action: str, **details: object) -> str:
+    """The confirmation an admin sees after a change (sent with mentions disabled)."""
+    template = _ADMIN_DONE.get(action, "Done.")
+    # Not _finish: role and member mentions must render; the sender disables pings instead.
+    text = template.format(**details)
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
+
+
+_ADMIN_DONE = {
+    "pause": "Paused: new videos are refused in this server until `/sora-admin resume`. "
+    "Jobs already running will finish.",
+    "resume": "Resumed: members can make videos again.",
+    "allowance_default": "Every member now gets {credits} credits a day, unless a role or "
+    "personal allowance says otherwise.",
+    "allowance_default_cleared": "The daily allowance is back to the bot's default "
+    "({credits} credits).",
+    "allowance_role": "Members with {target} now get at least {credits} credits a day "
+    "(the most generous of a member's roles counts).",
+    "allowance_role_cleared": "{target} no longer has its own daily allowance.",
+    "allowance_user": "{target} now gets {credits} credits a day, whatever their roles.",
+    "allowance_user_cleared": "{target} is back to the allowance of their roles or the server.",
+    "grant": "{target} got {credits} extra credits for today.",
+    "reset_user": "{target}'s day was reset: {credits} credits spent today were given back.",
+    "budget": "The server may now spend at most {credits} credits a day in total.",
+    "budget_off": "The server has no daily budget now.",
+    "budget_cleared": "The server's daily budget is back to the bot's default.",
+    "block": "{target} can no longer make videos here.",
+    "block_again": "{target} was already blocked.",
+    "unblock": "{target} can make videos again.",
+    "unblock_noop": "{target} was not blocked.",
+    "channel_allow": "/video now works in {target}{others}.",
+    "channel_remove": "{target} was removed from the allowed channels{left}.",
+    "channel_remove_noop": "{target} was not on the list of allowed channels.",
+    "channels_clear": "/video works in every channel again.",
+    "term_add": "Blocked “{term}”. Prompts containing it are refused before anything is spent.",
+    "term_add_noop": "“{term}” was already blocked.",
+    "term_remove": "“{term}” is no longer blocked.",
+    "term_remove_noop": "“{term}” was not on the list.",
+    "defaults": "Defaults updated. Members who leave an option out now get: {summary}.",
+}
+
+
+# -- result buttons (Re-roll, Remix, Delete, Try again, Edit prompt) ------------------------
+
+BUTTON_JOB_UNKNOWN = "The bot no longer knows the job behind this button, so it can't be used."
+BUTTON_REQUESTER_ONLY = (
+    "Only the person who asked for this video can use this button. You can start your own "
+    "with `/video`, or press Re-roll or Remix under a finished video (on your own credits)."
+)
+BUTTON_DELETE_REFUSED = (
+    "Only the person who asked for this video, or a moderator (Manage Messages or Manage "
+    "Server), can delete it."
+)
+BUTTON_IMAGE_GONE = (
+    "The starting image of this video is no longer available, so it can't be made again. "
+    "Please use `/video` with the image."
+)
+BUTTON_DELETED = "The video was deleted."
+
+
+def button_delete_failed(status: int) -> str:
+    """Text for a Delete press whose deletion Discord refused."""
+    return _finish(f"Discord refused to delete the video (HTTP {status}). Please try again later.")
+
+
+def too_many_terms(limit: int) -> str:
+    """Refusal when a guild's blocked-term list is full."""
+    return _finish(f"This server already has {limit} blocked terms; remove one first.")
+
+
+def negative_surcharge() -> str:
+    """Refusal for a negative watermark surcharge."""
+    return "The watermark surcharge must be 0 or more credits."
+
+
+SIMULATION_TAG = "🧪 Simulation"
+
+
+def simulation_label(text: str, simulate: bool) -> str:
+    """``text`` marked as a simulation (``SORA_SIMULATE=1``: no provider, a test pattern)."""
+    if not simulate:
+        return text
+    return f"-# {SIMULATION_TAG}: made by the built-in simulator, not by Sora-2.\n{text}"

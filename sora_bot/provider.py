@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 from urllib.parse import quote
 
 import aiohttp
@@ -37,6 +37,13 @@ EXPIRED_STATUSES = frozenset({403, 404, 410})
 # A well-formed id that no provider task can have: used by ``check_key``.
 PROBE_TASK_ID = "task-unified-0-doctorprobe"
 _SUGGESTED_WAIT = re.compile(r"retry\s+after\s+(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+class ProviderObserver(Protocol):
+    """Told about every HTTP attempt (metrics, health)."""
+
+    def provider_answer(self, status: int | None, code: str | None = None) -> None:
+        """An attempt ended with this HTTP status (None: no answer) and error type."""
 
 
 class _Transient(Exception):
@@ -63,6 +70,7 @@ class ProviderClient:
         backoff_cap: float = 60.0,
         request_timeout: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: ProviderObserver | None = None,
     ) -> None:
         base = URL(base_url.rstrip("/"))
         if base.scheme not in ("http", "https") or not base.host:
@@ -81,6 +89,7 @@ class ProviderClient:
         self._backoff_cap = backoff_cap
         self._timeout = request_timeout
         self._sleep = sleep
+        self._observer = observer
 
     def __repr__(self) -> str:
         return (
@@ -192,19 +201,27 @@ class ProviderClient:
                     method, url, json=body, headers=self._headers_for(url), timeout=timeout
                 ) as resp:
                     raw = await resp.read()
-                    if resp.status >= 400:
-                        self._raise_status(resp.status, resp.headers, raw)
                     status = resp.status
+                    if status >= 400:
+                        self._observe(status, _envelope(raw).get("type"))
+                        self._raise_status(status, resp.headers, raw)
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                self._observe(None, "connect")
                 raise _Transient(f"cannot connect: {type(exc).__name__}", sent=False) from exc
             except (TimeoutError, aiohttp.ClientError) as exc:
+                self._observe(None, "no_answer")
                 raise _Transient(f"no answer: {type(exc).__name__}", sent=True) from exc
+        self._observe(status)
         if status != 200:
             raise _Transient(f"unexpected HTTP {status}", sent=True)
         task = _parse_task(raw)
         if task is None:
             raise _Transient("garbled answer body", sent=True)
         return task
+
+    def _observe(self, status: int | None, code: Any = None) -> None:
+        if self._observer is not None:
+            self._observer.provider_answer(status, None if code is None else str(code)[:64])
 
     def _headers_for(self, url: URL) -> dict[str, str]:
         return {"Authorization": self._auth} if url.origin() == self._origin else {}

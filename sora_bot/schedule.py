@@ -6,6 +6,7 @@ import random
 
 DEFAULT_ESTIMATE = 300.0  # seconds; the provider's typical estimated_time
 TRUST_PROGRESS = 10  # percent; below this a progress rate is too noisy to extrapolate
+OVERDUE_GRACE = 0.05  # fraction of the expected duration polled at the floor once overdue
 FIRST_CHECK = 20.0  # an early look catches fast failures (moderation is the most common)
 
 
@@ -22,9 +23,9 @@ def next_poll_delay(
 
     The expected end comes from the provider's estimate until the reported progress is
     large enough to extrapolate from (then the progress rate wins, earlier or later). The
-    wait halves the time left until that end, so
-    polls are rare at first and bunch up near it; past the end it grows again gently. It is
-    always within ``[min_interval, max_interval]``.
+    wait halves the time left until that end, so polls are rare at first and bunch up near
+    it; shortly past the end it stays at the floor (most late tasks are only a little
+    late), then grows gently. It is always within ``[min_interval, max_interval]``.
     """
     estimate = float(estimate) if estimate and estimate > 0 else DEFAULT_ESTIMATE
     if polls == 0:
@@ -37,8 +38,11 @@ def next_poll_delay(
     remaining = expected_end - elapsed
     if remaining > 0:
         return _clamp(remaining / 2, min_interval, max_interval)
-    # Overdue: start at the floor and widen by half the overrun, so a stuck task costs little.
-    return _clamp(min_interval + (-remaining) / 4, min_interval, max_interval)
+    # Overdue: stay at the floor for a short grace, then widen by a quarter of the extra
+    # overrun, so a stuck task costs little.
+    grace = max(2 * min_interval, OVERDUE_GRACE * expected_end)
+    overrun = -remaining
+    return _clamp(min_interval + max(0.0, overrun - grace) / 4, min_interval, max_interval)
 
 
 def retry_delay(attempts: int, *, base: float, cap: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,9 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 
 DEFAULT_API_BASE = "https://ai.odkkk.com/apiv1"
+DEFAULT_CALLBACK_LISTEN = ("127.0.0.1", 8085)
+# Prompts the simulator refuses like the provider's content filter (case-insensitive).
+DEFAULT_SIMULATE_MODERATION = r"\b(blocked|celebrity|gore|violence|nsfw)\b"
 T = TypeVar("T")
 
 
@@ -41,6 +45,16 @@ class Settings:
     discord_gateway_url: str | None = None
     discord_dev_guild_id: int | None = None
     status_edit_interval: float = 6.0
+    simulate: bool = False
+    simulate_speed: float = 1.0
+    simulate_moderation: str = DEFAULT_SIMULATE_MODERATION
+    callback_url: str | None = None
+    callback_listen: tuple[str, int] = DEFAULT_CALLBACK_LISTEN
+    callback_poll_interval: float = 120.0
+    health_listen: tuple[str, int] | None = None
+    video_retention_days: float = 30.0
+    max_disk_mb: int = 0  # 0: no bound
+    log_prompts: bool = False
 
     def require_api_key(self) -> str:
         """The provider key, or a ConfigError naming the missing setting."""
@@ -57,6 +71,15 @@ class Settings:
     @property
     def max_download_bytes(self) -> int:
         return self.max_download_mb * 1024 * 1024
+
+    @property
+    def needs_api_key(self) -> bool:
+        """False in simulation mode, where no provider is called."""
+        return not self.simulate
+
+    def secrets(self) -> tuple[str, ...]:
+        """The configured secrets, for log redaction."""
+        return tuple(s for s in (self.api_key, self.discord_token) if s)
 
 
 def _parse(
@@ -90,6 +113,34 @@ def _url(
     if value is not None and not value.startswith(schemes):
         raise ConfigError(f"{name} is invalid: expected a URL starting with {' or '.join(schemes)}")
     return value.rstrip("/") if value else None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} is invalid: expected 1 or 0")
+
+
+def _address(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{name} is invalid: expected host:port, e.g. 127.0.0.1:8085")
+    return host.strip("[]"), int(port)
+
+
+def _regex(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise ConfigError(f"{name} is invalid: not a regular expression ({exc})") from None
+    return raw
 
 
 def load_environment(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, str]:
@@ -175,4 +226,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             lambda v: v is not None and v > 0,
             "a guild id (a positive whole number)",
         ),
+        simulate=_flag(env, "SORA_SIMULATE"),
+        simulate_speed=_parse(env, "SORA_SIMULATE_SPEED", float, 1.0, lambda v: v > 0, positive),
+        simulate_moderation=_regex(env, "SORA_SIMULATE_MODERATION", DEFAULT_SIMULATE_MODERATION),
+        callback_url=_url(env, "SORA_CALLBACK_URL", None, ("https://",)),
+        callback_listen=_address(env, "SORA_CALLBACK_LISTEN") or DEFAULT_CALLBACK_LISTEN,
+        callback_poll_interval=_parse(
+            env, "SORA_CALLBACK_POLL_INTERVAL", float, 120.0, lambda v: v > 0, positive
+        ),
+        health_listen=_address(env, "SORA_HEALTH_LISTEN"),
+        video_retention_days=_parse(
+            env,
+            "SORA_VIDEO_RETENTION_DAYS",
+            float,
+            30.0,
+            lambda v: v >= 0,
+            "days (0: keep forever)",
+        ),
+        max_disk_mb=_parse(
+            env, "SORA_MAX_DISK_MB", int, 0, lambda v: v >= 0, "a whole number of MiB (0: no bound)"
+        ),
+        log_prompts=_flag(env, "SORA_LOG_PROMPTS"),
     )

@@ -17,6 +17,25 @@ IN_FLIGHT_STATES = (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
 
 
 @dataclass(frozen=True, slots=True)
+class DailySpend:
+    """What one UTC day cost: jobs sent to the provider, user credits, provider credits."""
+
+    day: str
+    jobs: int
+    user_credits: int
+    provider_credits: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A job's downloaded video as the store knows it (for retention)."""
+
+    job_id: int
+    path: str | None
+    state: JobState
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """One row of ``jobs``."""
 
@@ -51,6 +70,8 @@ class Job:
     finished_at: float | None
     updated_at: float
     next_attempt_at: float | None
+    provider_credits: float | None = None
+    callback_at: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -73,6 +94,26 @@ class Job:
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
+
+
+def _update_sql(
+    job_id: int, expect: Iterable[JobState] | None, now: float, fields: dict[str, Any]
+) -> tuple[str, list[Any]]:
+    """The conditional UPDATE behind ``JobStore.update``."""
+    values = {"updated_at": now, **fields}
+    for key, value in values.items():
+        if isinstance(value, JobState):
+            values[key] = value.value
+        elif key == "front_ref":
+            values[key] = json.dumps(value)
+    sets = ", ".join(f"{key} = ?" for key in values)
+    sql = f"UPDATE jobs SET {sets} WHERE id = ?"
+    params: list[Any] = [*values.values(), job_id]
+    if expect is not None:
+        states = [s.value for s in expect]
+        sql += f" AND state IN ({_placeholders(states)})"
+        params += states
+    return sql, params
 
 
 def _placeholders(values: Iterable[Any]) -> str:
@@ -148,11 +189,15 @@ class JobStore:
         )
         return [Job.from_row(r) for r in rows]
 
-    async def next_due_at(self) -> float | None:
-        """When the earliest pending worker step is due, queued jobs aside (None: nothing)."""
-        row = await self.db.fetchone(
-            "SELECT MIN(next_attempt_at) FROM jobs WHERE state != ?", (JobState.QUEUED.value,)
-        )
+    async def next_due_at(self, *, queued: bool = False) -> float | None:
+        """When the earliest pending worker step is due (None: nothing).
+
+        Queued jobs count only with ``queued`` (when a provider slot is free for them).
+        """
+        sql = "SELECT MIN(next_attempt_at) FROM jobs"
+        if not queued:
+            sql += " WHERE state != ?"
+        row = await self.db.fetchone(sql, () if queued else (JobState.QUEUED.value,))
         return float(row[0]) if row and row[0] is not None else None
 
     async def fair_queue(self, *, now: float | None = None, limit: int = -1) -> list[Job]:
@@ -203,8 +248,8 @@ class JobStore:
         self, job_id: int, *, expect: Iterable[JobState] | None = None, now: float, **fields: Any
     ) -> bool:
         """Set ``fields``; with ``expect``, only if the job is still in one of those states."""
-        async with self.db.transaction() as conn:
-            return await self.update_in(conn, job_id, expect=expect, now=now, **fields)
+        sql, params = _update_sql(job_id, expect, now, fields)
+        return await self.db.execute(sql, params) == 1
 
     async def update_in(
         self,
@@ -216,19 +261,7 @@ class JobStore:
         **fields: Any,
     ) -> bool:
         """``update`` inside the caller's transaction."""
-        fields["updated_at"] = now
-        for key, value in list(fields.items()):
-            if isinstance(value, JobState):
-                fields[key] = value.value
-            elif key == "front_ref":
-                fields[key] = json.dumps(value)
-        sets = ", ".join(f"{key} = ?" for key in fields)
-        sql = f"UPDATE jobs SET {sets} WHERE id = ?"
-        params: list[Any] = [*fields.values(), job_id]
-        if expect is not None:
-            states = [s.value for s in expect]
-            sql += f" AND state IN ({_placeholders(states)})"
-            params += states
+        sql, params = _update_sql(job_id, expect, now, fields)
         cur = await conn.execute(sql, params)
         return cur.rowcount == 1
 
@@ -258,3 +291,88 @@ class JobStore:
                     (credits, job_id),
                 )
             return moved
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state present, zero included)."""
+        rows = await self.db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        counts = dict.fromkeys(JobState, 0)
+        for state, count in rows:
+            counts[JobState(state)] = int(count)
+        return counts
+
+    async def provider_spend(
+        self, *, guild_id: str | None = None, since_day: str | None = None
+    ) -> list[DailySpend]:
+        """Provider credits (``usage.credits_reserved``) and user credits per UTC day, newest first.
+
+        Only jobs the provider accepted (a task id) count; ``guild_id`` limits to one guild and
+        ``since_day`` (``YYYY-MM-DD``) to that day and later.
+        """
+        where, params = ["task_id IS NOT NULL"], []
+        if guild_id is not None:
+            where.append("guild_id = ?")
+            params.append(guild_id)
+        if since_day is not None:
+            where.append("credit_day >= ?")
+            params.append(since_day)
+        rows = await self.db.fetchall(
+            "SELECT credit_day, COUNT(*), "
+            "COALESCE(SUM(CASE WHEN credit_state = 'settled' THEN cost ELSE 0 END), 0), "
+            f"COALESCE(SUM(provider_credits), 0) FROM jobs WHERE {' AND '.join(where)} "
+            "GROUP BY credit_day ORDER BY credit_day DESC",
+            params,
+        )
+        return [DailySpend(r[0], int(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+    async def set_callback(self, job_id: int, token_hash: str) -> None:
+        """Store the hash of a job's callback token (before the create POST)."""
+        await self.db.execute(
+            "UPDATE jobs SET callback_hash = ?, callback_at = NULL WHERE id = ?",
+            (token_hash, job_id),
+        )
+
+    async def use_callback(self, token_hash: str, *, now: float, wake_at: float) -> Job | None:
+        """Spend a callback token once: bring the job's next step forward to ``wake_at``.
+
+        Returns the job, or None for an unknown, used or finished job's token. One statement,
+        so two concurrent calls with the same token cannot both succeed.
+        """
+        states = [s.value for s in IN_FLIGHT_STATES]
+        async with (
+            self.db.transaction() as conn,
+            conn.execute(
+                "UPDATE jobs SET callback_at = ?, updated_at = ?, "
+                "next_attempt_at = MIN(COALESCE(next_attempt_at, ?), ?) "
+                f"WHERE callback_hash = ? AND callback_at IS NULL "
+                f"AND state IN ({_placeholders(states)}) RETURNING id",
+                (now, now, wake_at, wake_at, token_hash, *states),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return await self.get(int(row[0])) if row else None
+
+    async def stored_files(self, job_ids: Iterable[int]) -> dict[int, StoredFile]:
+        """The state and recorded file of each of these jobs that exists."""
+        ids = list(job_ids)
+        found: dict[int, StoredFile] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's variable limit
+            chunk = ids[start : start + 500]
+            rows = await self.db.fetchall(
+                f"SELECT id, file_path, state FROM jobs WHERE id IN ({_placeholders(chunk)})",
+                chunk,
+            )
+            for r in rows:
+                found[int(r[0])] = StoredFile(int(r[0]), r[1], JobState(r[2]))
+        return found
+
+    async def forget_file(self, job_id: int, *, now: float) -> bool:
+        """Record that a final job's video was removed from disk."""
+        finals = [s.value for s in JobState if s.terminal]
+        return (
+            await self.db.execute(
+                "UPDATE jobs SET file_path = NULL, updated_at = ? "
+                f"WHERE id = ? AND state IN ({_placeholders(finals)})",
+                (now, job_id, *finals),
+            )
+            == 1
+        )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +26,10 @@ from .errors import (
     SoraAPIError,
     SubmissionUncertain,
 )
+from .logs import event
+from .metrics import Metrics
 from .models import JobState, TaskStatus
-from .provider import ProviderClient
+from .providers import VideoProvider
 from .schedule import next_poll_delay, retry_delay
 from .settings import Settings
 from .store import IN_FLIGHT_STATES, Job, JobStore
@@ -46,11 +50,12 @@ class Worker:
         self,
         *,
         store: JobStore,
-        provider: ProviderClient,
+        provider: VideoProvider,
         delivery: Delivery | None,
         settings: Settings,
         clock: Callable[[], float] = time.time,
         batch: int = 200,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -64,6 +69,9 @@ class Worker:
         self._positions: dict[int, int] = {}  # last queue place told to each queued job
         self._loop_task: asyncio.Task[None] | None = None
         self._polls = 0
+        self.metrics = metrics or Metrics(clock)
+        self._callback_tokens: dict[int, str] = {}  # plaintext, only between claim and POST
+        self._rewake: set[int] = set()  # called back while a step was running
 
     @property
     def _delivery(self) -> Delivery:
@@ -85,6 +93,18 @@ class Worker:
     def wake(self) -> None:
         """Look for due jobs now (a job was queued, or a callback arrived)."""
         self._wake.set()
+
+    def wake_job(self, job_id: int) -> None:
+        """A callback brought this job forward: run its step now, or again right after."""
+        if job_id in self._running:
+            self._rewake.add(job_id)
+        self._wake.set()
+
+    def callback_url(self, job_id: int) -> str | None:
+        """The URL the provider is given for this job (None: callbacks are off)."""
+        token = self._callback_tokens.get(job_id)
+        base = self.settings.callback_url
+        return f"{base}/{token}" if token and base else None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking new steps; give running ones ``grace`` seconds, then cancel them.
@@ -138,16 +158,23 @@ class Worker:
         claimed: list[Job] = []
         if free > 0:
             for job in await self.store.fair_queue(now=self.clock(), limit=free):
+                token = secrets.token_urlsafe(32) if self.settings.callback_url else None
                 # Committed before the POST: a crash from here on is an interrupted submit.
+                # Only the token's hash is stored; a restarted process never POSTs this job.
                 if await self.store.update(
                     job.id,
                     expect=[JobState.QUEUED],
                     now=self.clock(),
                     state=JobState.SUBMITTING,
                     next_attempt_at=self.clock(),
+                    callback_hash=token_hash(token) if token else None,
+                    callback_at=None,
                 ):
                     claimed.append(await self.store.require(job.id))
                     self._claimed.add(job.id)
+                    if token:
+                        self._callback_tokens[job.id] = token
+                    self._transition(job, JobState.SUBMITTING)
         await self._announce_positions()
         return claimed
 
@@ -167,7 +194,9 @@ class Worker:
         # Due jobs already being handled, freed slots and new jobs all wake the loop early;
         # queued jobs are re-checked now and then in case a retry wait has passed.
         ceiling = QUEUE_RECHECK if self._positions else 60.0
-        next_at = await self.store.next_due_at()
+        slot_free = await self.store.count_in_flight() < self.settings.max_inflight_jobs
+        # A requeued job (provider busy) is due at its retry time when a slot is free.
+        next_at = await self.store.next_due_at(queued=slot_free)
         if next_at is None:
             return ceiling
         return min(ceiling, max(0.05, next_at - self.clock()))
@@ -178,8 +207,15 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %d: unexpected error in state %s; retrying later", job.id, job.state)
+            log.exception(
+                "unexpected error in a job step; retrying later", extra=_fields(job, wrap=True)
+            )
             await self._retry_later(job, None)
+        if job.id in self._rewake:  # a callback arrived while this step ran: look again now
+            self._rewake.discard(job.id)
+            await self.store.update(
+                job.id, expect=POLLING, now=self.clock(), next_attempt_at=self.clock()
+            )
 
     async def _step(self, job: Job) -> None:
         handler = {
@@ -214,7 +250,7 @@ class Worker:
     async def _submit(self, job: Job) -> None:
         """POST a job that ``_claim_slots`` moved to ``submitting``."""
         try:
-            task = await self.provider.create(job.options)
+            task = await self.provider.create(job.options, callback_url=self.callback_url(job.id))
         except SubmissionUncertain as exc:
             await self._fail(
                 job, JobState.FAILED, "submit_uncertain", str(exc), expect=[JobState.SUBMITTING]
@@ -244,13 +280,16 @@ class Worker:
                 expect=[JobState.SUBMITTING],
             )
             return
+        finally:
+            self._callback_tokens.pop(job.id, None)
         now = self.clock()
+        low, high = self._poll_bounds()
         first = next_poll_delay(
             elapsed=0,
             estimate=task.estimated_time,
             progress=task.progress,
-            min_interval=self.settings.poll_interval,
-            max_interval=self.settings.max_poll_interval,
+            min_interval=low,
+            max_interval=high,
             polls=0,
         )
         await self.store.update(
@@ -264,15 +303,34 @@ class Worker:
             progress=task.progress,
             attempts=0,
             next_attempt_at=now + first,
+            provider_credits=task.credits_reserved,
         )
-        log.info(
-            "job %d: submitted as task %s (estimated %ss)", job.id, task.id, task.estimated_time
+        if (await self.store.require(job.id)).callback_at is not None:
+            # The provider called back before its create answer was stored: look now.
+            await self.store.update(job.id, expect=POLLING, now=now, next_attempt_at=now)
+        if task.credits_reserved:
+            self.metrics.provider_credits.inc(task.credits_reserved)
+        self._transition(
+            job,
+            JobState.SUBMITTED,
+            task=task.id,
+            provider_status=task.status,
+            estimated=task.estimated_time,
+            provider_credits=task.credits_reserved,
+            prompt=job.prompt if self.settings.log_prompts else None,
         )
         await self._notify(job.id)
 
     async def _requeue(self, job: Job, exc: Exception) -> None:
         wait = self._backoff(job.attempts + 1, exc)
-        log.warning("job %d: provider busy (%s); retrying submit in %.0fs", job.id, exc, wait)
+        event(
+            log,
+            logging.WARNING,
+            "provider busy; submit retried later",
+            **_fields(job),
+            error=exc,
+            retry_in=round(wait, 1),
+        )
         await self.store.update(
             job.id,
             expect=[JobState.SUBMITTING],
@@ -318,6 +376,7 @@ class Worker:
             return
         try:
             self._polls += 1
+            self.metrics.polls.inc()
             task = await self.provider.get_task(job.task_id)
         except NotFound:
             await self._fail(
@@ -333,6 +392,7 @@ class Worker:
             return
         now = self.clock()
         if task.status is TaskStatus.FAILED:
+            self.metrics.task_failed(task.error_code or "unknown_error")
             await self._fail(
                 job,
                 JobState.FAILED,
@@ -363,12 +423,13 @@ class Worker:
             await self._download(await self.store.require(job.id))
             return
         elapsed = now - job.submitted_at
+        low, high = self._poll_bounds()
         delay = next_poll_delay(
             elapsed=elapsed,
             estimate=job.estimated_seconds or task.estimated_time,
             progress=task.progress,
-            min_interval=self.settings.poll_interval,
-            max_interval=self.settings.max_poll_interval,
+            min_interval=low,
+            max_interval=high,
             polls=1,
         )
         state = JobState.RUNNING if task.status is TaskStatus.PROCESSING else job.state
@@ -383,8 +444,18 @@ class Worker:
             estimated_seconds=job.estimated_seconds or task.estimated_time,
             next_attempt_at=now + delay,
         )
+        if state != job.state:
+            self._transition(job, state, task=job.task_id, provider_status=task.status)
         if changed:
             await self._notify(job.id)
+
+    def _poll_bounds(self) -> tuple[float, float]:
+        """Poll interval bounds; with callbacks, polling is only a slow safety net."""
+        low, high = self.settings.poll_interval, self.settings.max_poll_interval
+        if self.settings.callback_url:
+            low = max(low, self.settings.callback_poll_interval)
+            high = max(high, low)
+        return low, high
 
     async def _download(self, job: Job) -> None:
         assert job.video_url is not None
@@ -412,7 +483,7 @@ class Worker:
             attempts=0,
             next_attempt_at=now,
         )
-        log.info("job %d: video downloaded (%d bytes)", job.id, size)
+        self._transition(job, JobState.COMPLETED, bytes=size)
         self._slot_freed()
         await self._notify(job.id)
         await self._deliver(await self.store.require(job.id))
@@ -438,7 +509,7 @@ class Worker:
             if exc.retryable and job.attempts < MAX_POST_ATTEMPTS:
                 await self._retry_later(job, exc)
                 return
-            log.warning("job %d: video could not be posted: %s", job.id, exc)
+            self._transition(job, JobState.UNDELIVERABLE, level=logging.WARNING, error=exc)
             await self.store.finish(
                 job.id,
                 expect=[JobState.DELIVERING],
@@ -464,7 +535,8 @@ class Worker:
             outcome_posted=1,
             next_attempt_at=None,
         )
-        log.info("job %d: delivered", job.id)
+        self.metrics.delivered(waited=self.clock() - job.created_at, credits=job.cost)
+        self._transition(job, JobState.DELIVERED, ref=ref)
 
     async def _post_outcome(self, job: Job) -> None:
         """Tell the user how a job without a video ended (terminal state, not yet posted)."""
@@ -480,7 +552,7 @@ class Worker:
             if exc.retryable and job.attempts < MAX_POST_ATTEMPTS:
                 await self._retry_later(job, exc)
                 return
-            log.warning("job %d: outcome could not be posted: %s", job.id, exc)
+            event(log, logging.WARNING, "outcome could not be posted", **_fields(job), error=exc)
             ref = None
         await self.store.update(
             job.id, now=self.clock(), outcome_posted=1, delivery_ref=ref, next_attempt_at=None
@@ -510,7 +582,7 @@ class Worker:
             next_attempt_at=self.clock(),
         ):
             return
-        log.info("job %d: %s (%s)", job.id, state.value, code)
+        self._transition(job, state, code=code)
         if job.state in IN_FLIGHT_STATES:
             self._slot_freed()
         await self._post_outcome(await self.store.require(job.id))
@@ -521,7 +593,14 @@ class Worker:
     async def _retry_later(self, job: Job, exc: Exception | None) -> None:
         wait = self._backoff(job.attempts + 1, exc)
         if exc is not None:
-            log.warning("job %d: %s; retrying in %.0fs", job.id, exc, wait)
+            event(
+                log,
+                logging.WARNING,
+                "step failed; retrying",
+                **_fields(job),
+                error=exc,
+                retry_in=round(wait, 1),
+            )
         await self.store.update(
             job.id, now=self.clock(), attempts=job.attempts + 1, next_attempt_at=self.clock() + wait
         )
@@ -541,4 +620,27 @@ class Worker:
         try:
             await self._delivery.job_updated(job, queue_position=queue_position)
         except Exception:  # progress display is cosmetic; never let it stop the job
-            log.exception("job %d: progress update failed", job_id)
+            log.exception("progress update failed", extra=_fields(job, wrap=True))
+
+    def _transition(
+        self, job: Job, state: JobState, *, level: int = logging.INFO, **fields: object
+    ) -> None:
+        """One log line per state change, with who asked and the provider's view."""
+        merged = {**_fields(job), "previous": job.state, "state": state, **fields}
+        event(log, level, "job state", **merged)
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of a callback token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _fields(job: Job, *, wrap: bool = False) -> dict[str, object]:
+    """The ids every job log line carries (wrapped for ``extra=`` when ``wrap``)."""
+    fields: dict[str, object] = {
+        "job": job.id,
+        "guild": job.guild_id,
+        "user": job.user_id,
+        "state": job.state,
+    }
+    return {"fields": fields} if wrap else fields

@@ -158,8 +158,14 @@ class ProviderDouble:
         task_seconds: float = 1.0,
         estimated_time: int = 300,
         video_bytes: bytes | None = None,
+        callback_rewrite: tuple[str, str] | None = None,
     ) -> None:
         self.api_key = api_key
+        # Opt-in: call each task's callback_url when it ends, with this (public prefix,
+        # local prefix) replacement so that the public https URL reaches a local server.
+        self.callback_rewrite = callback_rewrite
+        self.callbacks_sent: list[tuple[str, int]] = []  # (task id, HTTP status or 0)
+        self._callback_tasks: set[asyncio.Task[None]] = set()
         self.clock = clock
         self.task_seconds = task_seconds
         self.estimated_time = estimated_time
@@ -195,6 +201,9 @@ class ProviderDouble:
 
     async def stop(self) -> None:
         """Stop serving and close open connections."""
+        for pending in list(self._callback_tasks):
+            pending.cancel()
+        await asyncio.gather(*self._callback_tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -314,6 +323,10 @@ class ProviderDouble:
             return problem or _error(400)
         task = self._new_task(body)
         self.tasks[task.id] = task
+        if self.callback_rewrite is not None and "callback_url" in body:
+            call = asyncio.create_task(self._call_back(task, body["callback_url"]))
+            self._callback_tasks.add(call)
+            call.add_done_callback(self._callback_tasks.discard)
         duration = body.get("duration", 10)
         credits = {10: 5, 15: 8}[duration] + (2 if body.get("remove_watermark", True) else 0)
         answer = self._task_json(task) | {
@@ -351,6 +364,29 @@ class ProviderDouble:
         if task.fail_code and task.fail_message is None:
             task.fail_message = FAILURE_CODES.get(task.fail_code, "Generation failed.")
         return task
+
+    async def _call_back(self, task: DoubleTask, url: str) -> None:
+        """Like the provider: POST the task JSON when it ends; 3 retries after 1/2/4 s."""
+        import aiohttp
+
+        assert self.callback_rewrite is not None
+        public, local = self.callback_rewrite
+        target = local + url.removeprefix(public)
+        await asyncio.sleep(max(0.0, task.created_at + task.seconds - self.clock()))
+        async with aiohttp.ClientSession() as session:
+            for wait in (1, 2, 4, None):
+                status = 0
+                try:
+                    async with session.post(
+                        target, json=self._task_json(task), timeout=aiohttp.ClientTimeout(10)
+                    ) as resp:
+                        status = resp.status
+                except (aiohttp.ClientError, TimeoutError):
+                    status = 0
+                self.callbacks_sent.append((task.id, status))
+                if 200 <= status < 300 or wait is None:
+                    return
+                await asyncio.sleep(wait)
 
     async def _query(self, request: web.Request) -> web.StreamResponse:
         if not self._authorized(request):

@@ -1,0 +1,86 @@
+"""Simulation mode end to end: the real bot and the CLI, no provider key, no provider calls."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sora_bot.models import JobState
+from tests.bot_harness import finished, running_bot, wait_job
+from tests.discord_double import DiscordDouble, Message
+from tests.provider_double import ProviderDouble, running_provider
+from tests.test_cli import run_cli
+
+SIMULATE = {"SORA_SIMULATE": "1", "SORA_SIMULATE_SPEED": "300", "SORA_API_KEY": ""}
+
+
+@pytest.fixture
+async def discord() -> AsyncIterator[DiscordDouble]:
+    async with DiscordDouble() as double:
+        yield double
+        double.assert_no_violations()
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[ProviderDouble]:
+    async with running_provider() as double:  # present only to prove it is never called
+        yield double
+
+
+def bot_messages(discord: DiscordDouble) -> list[Message]:
+    return [m for m in discord.messages.values() if m.author.id == discord.bot_user.id]
+
+
+def says_simulation(message: Message) -> bool:
+    """Whether the message (as first posted and as last edited) says it is a simulation."""
+    versions = [{"content": message.content, "embeds": message.embeds}, *message.edits]
+    return all("simulat" in json.dumps(v, ensure_ascii=False).lower() for v in versions)
+
+
+async def test_simulated_video_lands_in_the_thread(
+    tmp_path: Path, discord: DiscordDouble, provider: ProviderDouble
+) -> None:
+    async with running_bot(tmp_path, discord, provider, **SIMULATE) as bot:
+        assert bot.settings.simulate
+        await discord.invoke("video", {"prompt": "a paper boat on a rainy street"})
+        job = await wait_job(bot.core, finished, timeout=30)
+        await discord.invoke("video", {"prompt": "a celebrity at the beach"})
+        refused = await wait_job(bot.core, lambda j: j.id > job.id and finished(j), timeout=30)
+    assert job.state is JobState.DELIVERED and job.task_id and job.task_id.startswith("sim-")
+    assert refused.state is JobState.FAILED and refused.error_code == "content_policy_violation"
+    [post] = [m for m in bot_messages(discord) if m.attachments]
+    assert post.attachments[0].data[4:8] == b"ftyp"
+    assert provider.requests == []
+
+
+async def test_every_simulated_post_says_it_is_a_simulation(
+    tmp_path: Path, discord: DiscordDouble, provider: ProviderDouble
+) -> None:
+    """Status messages (and their edits), video posts and failure posts all say so."""
+    async with running_bot(tmp_path, discord, provider, **SIMULATE) as bot:
+        await discord.invoke("video", {"prompt": "a paper boat on a rainy street"})
+        first = await wait_job(bot.core, finished, timeout=30)
+        await discord.invoke("video", {"prompt": "a celebrity at the beach"})
+        await wait_job(bot.core, lambda j: j.id > first.id and finished(j), timeout=30)
+    posted = bot_messages(discord)
+    assert len(posted) >= 4  # two status messages, a video, a failure
+    assert [m.id for m in posted if not says_simulation(m)] == []
+
+
+async def test_cli_generates_without_a_key(tmp_path: Path) -> None:
+    out = tmp_path / "fox.mp4"
+    code, text = await run_cli(
+        tmp_path, "generate", "a fox in the snow", "--out", str(out), **SIMULATE
+    )
+    assert code == 0, text
+    assert out.read_bytes()[4:8] == b"ftyp"
+    assert "simulation" in text
+
+
+async def test_cli_doctor_accepts_simulation_without_a_key(tmp_path: Path) -> None:
+    code, text = await run_cli(tmp_path, "doctor", **SIMULATE)
+    assert code == 0, text
+    assert "simulation mode" in text and "SORA_API_KEY is not set" not in text
