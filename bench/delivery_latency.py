@@ -41,7 +41,7 @@ async def measure(jobs: int, seconds: float) -> list[tuple[float, float]]:
                     post = next(
                         m
                         for m in discord.messages.values()
-                        if m.attachments and m.content.endswith(f"job #{job.id}")
+                        if m.attachments and m.content.endswith(f" · job #{job.id}")
                     )
                     seen = min(r.time for r in provider.polls(task.id) if r.time >= done_at)
                     results.append((post.created_at - done_at, post.created_at - seen))

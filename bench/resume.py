@@ -11,6 +11,7 @@ Measured from opening the database (migrations included) and starting the worker
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import tempfile
 import time
@@ -63,7 +64,7 @@ async def run_resume(jobs: int = 10_000) -> ResumeRun:
                 SORA_POLL_INTERVAL="5",
                 SORA_MAX_POLL_INTERVAL="60",
                 SORA_MAX_INFLIGHT_JOBS=str(jobs),
-                SORA_MAX_CONCURRENT_REQUESTS="8",
+                SORA_MAX_CONCURRENT_REQUESTS=os.environ.get("BENCH_CONCURRENCY", "8"),
             )
             db = await Database.open(settings.database_path)  # create the schema
             await db.close()

@@ -20,7 +20,7 @@ from sora_bot.models import JobState
 from sora_bot.store import Job
 
 from .buttons import delivered_view, failed_view
-from .render import JOB_MARKER, status_embed
+from .render import job_marker, status_embed
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class DiscordDelivery:
     async def find_posted(self, job: Job) -> str | None:
         """Look for this job's outcome among the bot's recent messages (after a crash)."""
         await self._ready()
-        marker = JOB_MARKER.format(id=job.id)
+        marker = job_marker(job)
         me = self.client.user
         for channel_id in self._targets(job):
             channel = self.client.get_partial_messageable(channel_id)
@@ -173,7 +173,7 @@ class DiscordDelivery:
         view: discord.ui.View | None = None,
     ) -> str:
         """Send to the job's thread, falling back to its channel (as a reply) when needed."""
-        content = f"{text}\n{JOB_MARKER.format(id=job.id)}"
+        content = f"{text}\n{job_marker(job)}"
         mentions = discord.AllowedMentions(
             everyone=False,
             roles=False,

@@ -9,7 +9,15 @@ from sora_bot.store import Job
 
 PROMPT_EXCERPT = 300
 BAR_CELLS = 12
-JOB_MARKER = "-# job #{id}"  # small text on every outcome post; found again after a crash
+
+
+def job_marker(job: Job) -> str:
+    """The small last line of every outcome post, by which it is found again after a crash.
+
+    The request time makes it unique even if the database (and so the job ids) were reset.
+    """
+    return f"-# requested <t:{int(job.created_at)}:f> · job #{job.id}"
+
 
 _STATE_TEXT = {
     JobState.ACCEPTED: ("Preparing", discord.Colour.light_grey()),

@@ -180,8 +180,9 @@ def download_failed(err: DownloadError) -> str:
 def job_timed_out(minutes: float) -> str:
     """Text for a job the bot stopped waiting for."""
     shown = f"{minutes:.0f}" if float(minutes).is_integer() else f"{minutes:.1f}"
+    unit = "minute" if shown == "1" else "minutes"
     return _finish(
-        f"Your video was not ready after {shown} minutes, so the bot stopped waiting for it. "
+        f"Your video was not ready after {shown} {unit}, so the bot stopped waiting for it. "
         "Please try again later."
     )
 

@@ -7,6 +7,7 @@ import random
 DEFAULT_ESTIMATE = 300.0  # seconds; the provider's typical estimated_time
 TRUST_PROGRESS = 10  # percent; below this a progress rate is too noisy to extrapolate
 OVERDUE_GRACE = 0.05  # fraction of the expected duration polled at the floor once overdue
+END_MARGIN = 0.05  # seconds after the expected end, so that poll sees a punctual task done
 FIRST_CHECK = 20.0  # an early look catches fast failures (moderation is the most common)
 
 
@@ -36,6 +37,8 @@ def next_poll_delay(
     elif 0 < progress < TRUST_PROGRESS and elapsed > 0:
         expected_end = max(expected_end, elapsed * 100.0 / progress)
     remaining = expected_end - elapsed
+    if min_interval <= remaining <= 2 * min_interval:
+        return remaining + END_MARGIN  # land the next poll just after the expected end
     if remaining > 0:
         return _clamp(remaining / 2, min_interval, max_interval)
     # Overdue: stay at the floor for a short grace, then widen by a quarter of the extra

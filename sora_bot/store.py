@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -180,43 +180,61 @@ class JobStore:
             raise LookupError(f"job {job_id} does not exist")
         return job
 
-    async def due(self, now: float, limit: int) -> list[Job]:
-        """Jobs whose next worker step is due, earliest first (queued jobs wait for a slot)."""
+    async def due(self, now: float, limit: int, *, exclude: Collection[int] = ()) -> list[Job]:
+        """Jobs whose next worker step is due, earliest first (queued jobs wait for a slot).
+
+        ``exclude`` holds the ids whose step is already running (one JSON parameter, so the
+        list may be long).
+        """
         rows = await self.db.fetchall(
             "SELECT * FROM jobs WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
-            "AND state != ? ORDER BY next_attempt_at LIMIT ?",
-            (now, JobState.QUEUED.value, limit),
+            "AND state != ? AND id NOT IN (SELECT value FROM json_each(?)) "
+            "ORDER BY next_attempt_at LIMIT ?",
+            (now, JobState.QUEUED.value, json.dumps(list(exclude)), limit),
         )
         return [Job.from_row(r) for r in rows]
 
-    async def next_due_at(self, *, queued: bool = False) -> float | None:
+    async def next_due_at(
+        self, *, queued: bool = False, exclude: Collection[int] = ()
+    ) -> float | None:
         """When the earliest pending worker step is due (None: nothing).
 
-        Queued jobs count only with ``queued`` (when a provider slot is free for them).
+        Queued jobs count only with ``queued`` (when a provider slot is free for them);
+        ``exclude`` holds the ids whose step is already running.
         """
-        sql = "SELECT MIN(next_attempt_at) FROM jobs"
+        sql = (
+            "SELECT MIN(next_attempt_at) FROM jobs WHERE id NOT IN (SELECT value FROM json_each(?))"
+        )
+        params: list[Any] = [json.dumps(list(exclude))]
         if not queued:
-            sql += " WHERE state != ?"
-        row = await self.db.fetchone(sql, () if queued else (JobState.QUEUED.value,))
+            sql += " AND state != ?"
+            params.append(JobState.QUEUED.value)
+        row = await self.db.fetchone(sql, params)
         return float(row[0]) if row and row[0] is not None else None
 
-    async def fair_queue(self, *, now: float | None = None, limit: int = -1) -> list[Job]:
+    async def make_due(self, state: JobState, *, created_before: float, now: float) -> int:
+        """Bring the next step of older jobs in ``state`` forward to now; returns how many."""
+        return await self.db.execute(
+            "UPDATE jobs SET next_attempt_at = ? WHERE state = ? AND created_at < ? "
+            "AND next_attempt_at > ?",
+            (now, state.value, created_before, now),
+        )
+
+    async def fair_queue(self) -> list[Job]:
         """Queued jobs in the order they get provider slots: round-robin between users.
 
         Each user's oldest queued job comes before anyone's second; among those, the user
-        served longest ago goes first. One user's burst never starves everyone else. With
-        ``now``, only jobs whose retry wait is over.
+        served longest ago goes first. One user's burst never starves everyone else.
         """
-        due = "WHERE next_attempt_at <= ?" if now is not None else ""
         rows = await self.db.fetchall(
-            f"""SELECT * FROM (
+            """SELECT * FROM (
                     SELECT j.*,
                         ROW_NUMBER() OVER (PARTITION BY guild_id, user_id ORDER BY id) AS turn,
                         (SELECT MAX(k.submitted_at) FROM jobs k WHERE k.guild_id = j.guild_id
                             AND k.user_id = j.user_id) AS last_served
                     FROM jobs j WHERE state = ?)
-                {due} ORDER BY turn, COALESCE(last_served, 0), id LIMIT ?""",
-            [JobState.QUEUED.value, *([now] if now is not None else []), limit],
+                ORDER BY turn, COALESCE(last_served, 0), id""",
+            (JobState.QUEUED.value,),
         )
         return [Job.from_row(r) for r in rows]
 

@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from . import messages
@@ -40,6 +41,7 @@ POLLING = (JobState.SUBMITTED, JobState.RUNNING)
 ACCEPTED_GRACE = 300.0  # seconds a front end may take to prepare a held job before it is dropped
 LINK_LIFETIME = 23 * 3600.0  # result links die after 24 h; stop retrying a download before that
 MAX_POST_ATTEMPTS = 8
+MAX_DOWNLOAD_ATTEMPTS = 8
 QUEUE_RECHECK = 5.0  # seconds between looks at a full queue (freed slots wake it sooner)
 
 
@@ -54,7 +56,7 @@ class Worker:
         delivery: Delivery | None,
         settings: Settings,
         clock: Callable[[], float] = time.time,
-        batch: int = 200,
+        max_steps: int = 64,
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
@@ -62,10 +64,11 @@ class Worker:
         self.delivery = delivery
         self.settings = settings
         self.clock = clock
-        self.batch = batch
+        self.max_steps = max_steps  # job steps in progress at once (each mostly awaits I/O)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._claimed: set[int] = set()  # moved to "submitting" by this process
+        self._started_at: float | None = None  # when start() ran (None: driven by run_once)
         self._positions: dict[int, int] = {}  # last queue place told to each queued job
         self._loop_task: asyncio.Task[None] | None = None
         self._polls = 0
@@ -87,6 +90,7 @@ class Worker:
         """Start the loop; it first resumes every unfinished job found in the database."""
         if self.delivery is None:
             raise RuntimeError("Worker.delivery must be set before the worker starts")
+        self._started_at = self.clock()
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="sora-worker")
 
@@ -127,13 +131,15 @@ class Worker:
     async def run_once(self) -> int:
         """Run every due step to its end (measurements and tests); returns how many ran."""
         jobs = {j.id: j for j in await self._claim_slots()}
-        for job in await self.store.due(self.clock(), self.batch):
-            if job.id not in self._running:
-                jobs.setdefault(job.id, job)  # a claimed job is also due: run it once
+        for job in await self.store.due(self.clock(), self.max_steps, exclude=self._running):
+            jobs.setdefault(job.id, job)  # a claimed job is also due: run it once
         await asyncio.gather(*(self._guarded_step(j) for j in jobs.values()))
         return len(jobs)
 
     async def _loop(self) -> None:
+        await self.store.make_due(
+            JobState.ACCEPTED, created_before=self._started_at or 0.0, now=self.clock()
+        )
         while True:
             try:
                 await self._dispatch_due()
@@ -146,7 +152,11 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     async def _dispatch_due(self) -> None:
-        for job in await self._claim_slots() + await self.store.due(self.clock(), self.batch):
+        jobs = await self._claim_slots()
+        room = self.max_steps - len(self._running) - len(jobs)
+        if room > 0:
+            jobs += await self.store.due(self.clock(), room, exclude=self._running)
+        for job in jobs:
             if job.id not in self._running:
                 task = asyncio.create_task(self._guarded_step(job), name=f"sora-job-{job.id}")
                 self._running[job.id] = task
@@ -154,36 +164,44 @@ class Worker:
 
     async def _claim_slots(self) -> list[Job]:
         """Move queued jobs into free provider slots (fair order); tell the rest their place."""
+        queue = await self.store.fair_queue()
+        if not queue:
+            self._positions = {}
+            return []
         free = self.settings.max_inflight_jobs - await self.store.count_in_flight()
+        now = self.clock()
         claimed: list[Job] = []
-        if free > 0:
-            for job in await self.store.fair_queue(now=self.clock(), limit=free):
-                token = secrets.token_urlsafe(32) if self.settings.callback_url else None
-                # Committed before the POST: a crash from here on is an interrupted submit.
-                # Only the token's hash is stored; a restarted process never POSTs this job.
-                if await self.store.update(
-                    job.id,
-                    expect=[JobState.QUEUED],
-                    now=self.clock(),
-                    state=JobState.SUBMITTING,
-                    next_attempt_at=self.clock(),
-                    callback_hash=token_hash(token) if token else None,
-                    callback_at=None,
-                ):
-                    claimed.append(await self.store.require(job.id))
-                    self._claimed.add(job.id)
-                    if token:
-                        self._callback_tokens[job.id] = token
-                    self._transition(job, JobState.SUBMITTING)
-        await self._announce_positions()
+        for job in queue:
+            if len(claimed) >= free:
+                break
+            if job.next_attempt_at is not None and job.next_attempt_at > now:
+                continue  # waiting out a provider retry; keeps its place
+            token = secrets.token_urlsafe(32) if self.settings.callback_url else None
+            # Committed before the POST: a crash from here on is an interrupted submit.
+            # Only the token's hash is stored; a restarted process never POSTs this job.
+            if await self.store.update(
+                job.id,
+                expect=[JobState.QUEUED],
+                now=now,
+                state=JobState.SUBMITTING,
+                next_attempt_at=now,
+                callback_hash=token_hash(token) if token else None,
+                callback_at=None,
+            ):
+                claimed.append(replace(job, state=JobState.SUBMITTING, next_attempt_at=now))
+                self._claimed.add(job.id)
+                if token:
+                    self._callback_tokens[job.id] = token
+                self._transition(job, JobState.SUBMITTING)
+        taken = {job.id for job in claimed}
+        await self._announce_positions([job for job in queue if job.id not in taken])
         return claimed
 
-    async def _announce_positions(self) -> None:
-        queue = await self.store.fair_queue()
+    async def _announce_positions(self, queue: list[Job]) -> None:
         positions = {job.id: place for place, job in enumerate(queue, start=1)}
         for job in queue:
             if self._positions.get(job.id) != positions[job.id]:
-                await self._notify(job.id, queue_position=positions[job.id])
+                await self._tell(job, queue_position=positions[job.id])
         self._positions = positions
 
     def _step_done(self, job_id: int, _task: asyncio.Task[None]) -> None:
@@ -194,9 +212,13 @@ class Worker:
         # Due jobs already being handled, freed slots and new jobs all wake the loop early;
         # queued jobs are re-checked now and then in case a retry wait has passed.
         ceiling = QUEUE_RECHECK if self._positions else 60.0
-        slot_free = await self.store.count_in_flight() < self.settings.max_inflight_jobs
+        if len(self._running) >= self.max_steps:
+            return ceiling  # every finished step wakes the loop
+        slot_free = bool(self._positions) and (
+            await self.store.count_in_flight() < self.settings.max_inflight_jobs
+        )
         # A requeued job (provider busy) is due at its retry time when a slot is free.
-        next_at = await self.store.next_due_at(queued=slot_free)
+        next_at = await self.store.next_due_at(queued=slot_free, exclude=self._running)
         if next_at is None:
             return ceiling
         return min(ceiling, max(0.05, next_at - self.clock()))
@@ -231,7 +253,10 @@ class Worker:
     # -- submission ----------------------------------------------------------------------
 
     async def _expire_accepted(self, job: Job) -> None:
-        if self.clock() - job.created_at < ACCEPTED_GRACE:
+        # Held jobs from before this worker started lost their front end in a crash: drop
+        # them at once rather than keeping their credits and active slot for the full grace.
+        orphan = self._started_at is not None and job.created_at < self._started_at
+        if not orphan and self.clock() - job.created_at < ACCEPTED_GRACE:
             await self.store.update(
                 job.id,
                 expect=[JobState.ACCEPTED],
@@ -446,8 +471,17 @@ class Worker:
         )
         if state != job.state:
             self._transition(job, state, task=job.task_id, provider_status=task.status)
-        if changed:
-            await self._notify(job.id)
+        if changed:  # the row as just written, without reading it back (hot path)
+            await self._tell(
+                replace(
+                    job,
+                    state=state,
+                    progress=task.progress,
+                    attempts=0,
+                    updated_at=now,
+                    next_attempt_at=now + delay,
+                )
+            )
 
     def _poll_bounds(self) -> tuple[float, float]:
         """Poll interval bounds; with callbacks, polling is only a slow safety net."""
@@ -466,7 +500,12 @@ class Worker:
             )
         except DownloadError as exc:
             link_alive = self.clock() - (job.submitted_at or job.created_at) < LINK_LIFETIME
-            if (exc.retryable or exc.kind == "disk") and link_alive:
+            # A full or unwritable disk is the operator's to fix: keep the job until the link
+            # dies. A flaky transfer gets a bounded number of tries.
+            worth_retry = exc.kind == "disk" or (
+                exc.retryable and job.attempts < MAX_DOWNLOAD_ATTEMPTS
+            )
+            if worth_retry and link_alive:
                 await self._retry_later(job, exc)
                 return
             await self._fail(job, JobState.FAILED, f"download_{exc.kind}", str(exc), expect=POLLING)
@@ -615,8 +654,10 @@ class Worker:
 
     async def _notify(self, job_id: int, *, queue_position: int | None = None) -> None:
         job = await self.store.get(job_id)
-        if job is None:
-            return
+        if job is not None:
+            await self._tell(job, queue_position=queue_position)
+
+    async def _tell(self, job: Job, *, queue_position: int | None = None) -> None:
         try:
             await self._delivery.job_updated(job, queue_position=queue_position)
         except Exception:  # progress display is cosmetic; never let it stop the job

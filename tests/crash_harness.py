@@ -183,7 +183,7 @@ def _video_posts(discord: DiscordDouble) -> list[Message]:
 
 
 def _outcome_posts(discord: DiscordDouble, job_id: int) -> list[Message]:
-    marker = f"-# job #{job_id}"
+    marker = f" · job #{job_id}"
     return [
         m
         for m in discord.messages.values()
@@ -231,7 +231,7 @@ async def _arm(
         discord.pause("POST", UPLOAD_ROUTE.pattern, before=hold * 0.5, after=hold * 0.5)
         return lambda: after_trigger(
             lambda: any(
-                "-# job #" in str((r.json or {}).get("content", ""))
+                "· job #" in str((r.json or {}).get("content", ""))
                 for r in discord.find_requests("POST", UPLOAD_ROUTE.pattern)
             ),
             hold * 0.8,

@@ -45,7 +45,7 @@ def outcome_post(discord: DiscordDouble, job: Job) -> Message:
     [post] = [
         m
         for m in discord.messages.values()
-        if m.author.id == discord.bot_user.id and m.content.endswith(f"-# job #{job.id}")
+        if m.author.id == discord.bot_user.id and m.content.endswith(f" · job #{job.id}")
     ]
     return post
 

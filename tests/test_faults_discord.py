@@ -203,4 +203,4 @@ async def test_job_without_status_message_gets_its_outcome_posted(
         bot.core.worker.wake()
         job = await wait_job(bot.core, finished, timeout=2)
     assert job.state is JobState.REJECTED and job.credit_state == "refunded"
-    assert [m for m in bot_posts(discord) if m.content.endswith(f"-# job #{job.id}")]
+    assert [m for m in bot_posts(discord) if m.content.endswith(f" · job #{job.id}")]

@@ -295,3 +295,15 @@ async def test_queue_is_fair_and_announces_positions(tmp_path: Path) -> None:
     assert [j.id for j in order] == [burst[0].id, late.id, burst[1].id, burst[2].id]
     assert (late.id, 1) in delivery.positions  # told its place while waiting
     assert (burst[2].id, 3) in delivery.positions
+
+
+async def test_held_job_orphaned_by_a_crash_is_refunded_at_the_next_start(tmp_path: Path) -> None:
+    delivery = RecordingDelivery()
+    async with running_provider() as double:
+        async with running_core(tmp_path, double.base_url, delivery, start=False) as core:
+            held = await core.jobs.submit(ALICE, OPTIONS, hold=True)  # the front end then died
+        async with running_core(tmp_path, double.base_url, delivery) as core:
+            done = await wait_terminal(core, held.id, timeout=5)  # not after the 300-s grace
+    assert done.state is JobState.REJECTED and done.credit_state == "refunded"
+    assert double.creates() == []
+    assert [job_id for job_id, _ in delivery.failures] == [held.id]
