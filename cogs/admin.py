@@ -16,6 +16,7 @@ from sora_bot.models import Requester
 from sora_bot.usage import audit_csv
 
 from . import admin_render as render
+from .video import ASPECT_CHOICES
 
 if TYPE_CHECKING:
     from bot import SoraBot
@@ -25,10 +26,6 @@ GrantAmount = app_commands.Range[int, 1, 100_000]
 AUDIT_LINES = 15
 CSV_ROWS = 5000
 CHART_FILE = "usage.png"
-ASPECT_CHOICES = [
-    app_commands.Choice(name="Landscape (16:9)", value="16:9"),
-    app_commands.Choice(name="Portrait (9:16)", value="9:16"),
-]
 DURATION_CHOICES = [
     app_commands.Choice(name="10 seconds", value=10),
     app_commands.Choice(name="15 seconds", value=15),
@@ -148,13 +145,7 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, role: discord.Role, credits: Credits | None = None
     ) -> None:
         """Set or remove a role's daily allowance (members get their most generous role's)."""
-        guild, actor = self._ids(interaction)
-        await self.policy.set_allowance(guild, actor, "role", str(role.id), credits)
-        target = f"<@&{role.id}>"
-        if credits is None:
-            await self._done(interaction, "allowance_role_cleared", target=target)
-        else:
-            await self._done(interaction, "allowance_role", target=target, credits=credits)
+        await self._set_allowance(interaction, "role", role.id, f"<@&{role.id}>", credits)
 
     @admin.command(name="allowance-user", description="Daily credits for one member")
     @app_commands.describe(member="The member", credits="Credits per day; leave out to remove")
@@ -165,13 +156,7 @@ class AdminCog(commands.Cog):
         credits: Credits | None = None,
     ) -> None:
         """Set or remove one member's daily allowance (it wins over their roles)."""
-        guild, actor = self._ids(interaction)
-        await self.policy.set_allowance(guild, actor, "user", str(member.id), credits)
-        target = f"<@{member.id}>"
-        if credits is None:
-            await self._done(interaction, "allowance_user_cleared", target=target)
-        else:
-            await self._done(interaction, "allowance_user", target=target, credits=credits)
+        await self._set_allowance(interaction, "user", member.id, f"<@{member.id}>", credits)
 
     @admin.command(name="grant", description="Give a member extra credits for today")
     @app_commands.describe(member="Who gets them", credits="How many", reason="Why (kept in audit)")
@@ -332,6 +317,22 @@ class AdminCog(commands.Cog):
         await self._done(interaction, "defaults", summary=render.defaults_text(result))
 
     # -- helpers --------------------------------------------------------------------------
+
+    async def _set_allowance(
+        self,
+        interaction: discord.Interaction,
+        scope: str,
+        target_id: int,
+        target: str,
+        credits: int | None,
+    ) -> None:
+        """Set (or, with None, remove) the allowance of a role or user; say what was done."""
+        guild, actor = self._ids(interaction)
+        await self.policy.set_allowance(guild, actor, scope, str(target_id), credits)
+        if credits is None:
+            await self._done(interaction, f"allowance_{scope}_cleared", target=target)
+        else:
+            await self._done(interaction, f"allowance_{scope}", target=target, credits=credits)
 
     @staticmethod
     def _ids(interaction: discord.Interaction) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from typing import Any, Self
 import discord
 
 from sora_bot import messages
+from sora_bot.store import Job
 
 from .errors import UserFacingError
 from .remake import (
@@ -45,12 +46,13 @@ def _button(action: str, job_id: int) -> Button:
     return Button(label=label, emoji=emoji, style=style, custom_id=f"sora:{action}:{job_id}")
 
 
-class RemakeButton(
-    discord.ui.DynamicItem[Button], template=rf"sora:(?P<action>reroll|retry):{JOB_ID}"
-):
-    """Re-roll / Try again: the same prompt and options as a new job."""
+class JobButton(discord.ui.DynamicItem[Button], template=rf"sora:(?P<action>[a-z]+):{JOB_ID}"):
+    """A button for one action on one job; subclasses narrow the template and act on a press.
 
-    def __init__(self, job_id: int, action: str = "reroll") -> None:
+    Only the subclasses are registered (``DYNAMIC_ITEMS``); this one is never dispatched.
+    """
+
+    def __init__(self, job_id: int, action: str) -> None:
         super().__init__(_button(action, job_id))
         self.job_id = job_id
         self.action = action
@@ -60,55 +62,38 @@ class RemakeButton(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> Self:
         return cls(int(match["job_id"]), match["action"])
+
+    async def permitted_job(self, interaction: discord.Interaction) -> Job:
+        """The job, refused when unknown, or (for requester-only actions) to anyone else."""
+        job = await require_job(interaction, self.job_id)
+        if self.action in REQUESTER_ONLY:
+            require_requester(interaction, job)
+        return job
+
+
+class RemakeButton(JobButton, template=rf"sora:(?P<action>reroll|retry):{JOB_ID}"):
+    """Re-roll / Try again: the same prompt and options as a new job."""
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Charge the presser and start the job again (defer first: the 3-second rule)."""
         async with answering(interaction):
             await interaction.response.defer(ephemeral=True, thinking=True)
-            job = await require_job(interaction, self.job_id)
-            if self.action in REQUESTER_ONLY:
-                require_requester(interaction, job)
-            await remake(interaction, job)
+            await remake(interaction, await self.permitted_job(interaction))
 
 
-class RemixButton(
-    discord.ui.DynamicItem[Button], template=rf"sora:(?P<action>remix|edit):{JOB_ID}"
-):
+class RemixButton(JobButton, template=rf"sora:(?P<action>remix|edit):{JOB_ID}"):
     """Remix / Edit prompt: a modal with the prompt to edit, then a new job."""
-
-    def __init__(self, job_id: int, action: str = "remix") -> None:
-        super().__init__(_button(action, job_id))
-        self.job_id = job_id
-        self.action = action
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Self:
-        return cls(int(match["job_id"]), match["action"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Open the modal (it must be the first answer, so nothing is deferred here)."""
         async with answering(interaction):
-            job = await require_job(interaction, self.job_id)
-            if self.action in REQUESTER_ONLY:
-                require_requester(interaction, job)
+            job = await self.permitted_job(interaction)
             verb = "Remix" if self.action == "remix" else "Edit the prompt of"
             await interaction.response.send_modal(PromptModal(job, title=f"{verb} video #{job.id}"))
 
 
-class DeleteButton(discord.ui.DynamicItem[Button], template=rf"sora:delete:{JOB_ID}"):
+class DeleteButton(JobButton, template=rf"sora:(?P<action>delete):{JOB_ID}"):
     """Delete: removes the video post (requester or moderators)."""
-
-    def __init__(self, job_id: int) -> None:
-        super().__init__(_button("delete", job_id))
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Self:
-        return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Delete the message carrying the button, after checking who pressed."""
@@ -134,7 +119,7 @@ def delivered_view(job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(RemakeButton(job_id, "reroll"))
     view.add_item(RemixButton(job_id, "remix"))
-    view.add_item(DeleteButton(job_id))
+    view.add_item(DeleteButton(job_id, "delete"))
     return view
 
 

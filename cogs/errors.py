@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 import discord
 from discord import app_commands
@@ -45,15 +46,30 @@ class SoraTree(app_commands.CommandTree[discord.Client]):
     async def on_error(
         self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError
     ) -> None:
-        text = text_for(error)
-        if text is None:
-            command = interaction.command.qualified_name if interaction.command else "?"
-            log.error("command /%s failed", command, exc_info=error)
-            text = GENERIC
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
-        except discord.HTTPException as exc:  # token expired or interaction gone
-            log.info("could not tell the user about an error: %s", exc)
+        await reply_with_error(interaction, error)
+
+
+def _what_failed(interaction: discord.Interaction[Any]) -> str:
+    """The command or component an interaction was for, as logged."""
+    if interaction.type is discord.InteractionType.application_command:
+        return f"command /{interaction.command.qualified_name if interaction.command else '?'}"
+    return f"component {cast('dict[str, Any]', interaction.data or {}).get('custom_id')}"
+
+
+async def reply_with_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """Tell the user, ephemerally, what went wrong; log the traceback of anything unexpected.
+
+    Used by the command tree's ``on_error`` and, for dynamic items and modals (which do not pass
+    through it), by ``cogs.remake.answering``.
+    """
+    text = text_for(error)
+    if text is None:
+        log.error("%s failed", _what_failed(interaction), exc_info=error)
+        text = GENERIC
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException as exc:  # token expired or interaction gone
+        log.info("could not tell the user about an error: %s", exc)

@@ -15,7 +15,7 @@ from sora_bot.media import PreparedImage, prepare_image_async
 from sora_bot.store import Job
 from sora_bot.validation import clean_prompt
 
-from .errors import GENERIC, UserFacingError, text_for
+from .errors import UserFacingError, reply_with_error
 from .launch import launch_job
 
 if TYPE_CHECKING:
@@ -102,18 +102,7 @@ async def answering(interaction: discord.Interaction) -> AsyncIterator[None]:
     try:
         yield
     except Exception as error:
-        text = text_for(error)
-        if text is None:
-            custom_id = cast("dict[str, Any]", interaction.data or {}).get("custom_id")
-            log.error("component %s failed", custom_id, exc_info=error)
-            text = GENERIC
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
-        except discord.HTTPException as exc:  # token expired or interaction gone
-            log.info("could not tell the user about an error: %s", exc)
+        await reply_with_error(interaction, error)
 
 
 def split_prompt(prompt: str, size: int = TEXT_INPUT_MAX) -> tuple[str, str]:

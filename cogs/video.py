@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from bot import SoraBot
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # larger uploads are refused before being read
+ASPECT_CHOICES = [  # shared by /video and /sora-admin defaults
+    app_commands.Choice(name="Landscape (16:9)", value="16:9"),
+    app_commands.Choice(name="Portrait (9:16)", value="9:16"),
+]
 
 
 class VideoCog(commands.Cog):
@@ -37,12 +41,7 @@ class VideoCog(commands.Cog):
         duration="Length of the clip",
         keep_watermark="Keep the provider's watermark (costs fewer credits)",
     )
-    @app_commands.choices(
-        aspect_ratio=[
-            app_commands.Choice(name="Landscape (16:9)", value="16:9"),
-            app_commands.Choice(name="Portrait (9:16)", value="9:16"),
-        ]
-    )
+    @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
     @app_commands.choices(
         duration=[
             app_commands.Choice(name="10 seconds", value=10),

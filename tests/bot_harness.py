@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -11,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from PIL import Image
 
 from bot import SoraBot
 from sora_bot.core import Core, open_core
 from sora_bot.models import JobState
 from sora_bot.store import Job
 from tests.conftest import make_settings
-from tests.discord_double import DiscordDouble, pointed_at
+from tests.discord_double import DiscordDouble, InteractionHandle, Message, pointed_at
 from tests.provider_double import ProviderDouble
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,4 +119,60 @@ def finished(job: Job) -> bool:
     return job.state.terminal and job.outcome_posted
 
 
-__all__ = ["JobState", "bot_env", "bot_process", "finished", "running_bot", "wait_job"]
+def bot_messages(discord: DiscordDouble, *, public: bool = False) -> list[Message]:
+    """What the bot has posted; ``public``: only non-ephemeral messages not deleted."""
+    return [
+        m
+        for m in discord.messages.values()
+        if m.author.id == discord.bot_user.id and not (public and (m.ephemeral or m.deleted))
+    ]
+
+
+def video_posts(discord: DiscordDouble, *, public: bool = False) -> list[Message]:
+    """The bot's messages carrying a video (``public`` as for ``bot_messages``)."""
+    return [
+        m
+        for m in bot_messages(discord, public=public)
+        if any(a.filename.endswith(".mp4") for a in m.attachments)
+    ]
+
+
+def answered(handle: InteractionHandle) -> bool:
+    """The bot has said something to the invoker (the deferral's completion or a followup)."""
+    return bool(handle.followups) or bool(handle.original and handle.original.content)
+
+
+def answer_text(handle: InteractionHandle) -> str:
+    """What the bot last told the invoker: the last followup, else the original response."""
+    if handle.followups:
+        return handle.followups[-1].content
+    return handle.original.content if handle.original else ""
+
+
+async def wait_answer(handle: InteractionHandle) -> str:
+    """Wait until the bot has told the invoker something; return it."""
+    await handle.wait(lambda h: bool(answer_text(h)))
+    return answer_text(handle)
+
+
+def png_bytes(color: tuple[int, int, int] = (30, 120, 200)) -> bytes:
+    """A 320×180 PNG of one colour."""
+    out = io.BytesIO()
+    Image.new("RGB", (320, 180), color).save(out, "PNG")
+    return out.getvalue()
+
+
+__all__ = [
+    "JobState",
+    "answer_text",
+    "answered",
+    "bot_env",
+    "bot_messages",
+    "bot_process",
+    "finished",
+    "png_bytes",
+    "running_bot",
+    "video_posts",
+    "wait_answer",
+    "wait_job",
+]

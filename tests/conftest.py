@@ -9,7 +9,9 @@ from sora_bot.credits import Credits
 from sora_bot.database import Database
 from sora_bot.settings import Settings, load_settings
 from sora_bot.store import JobStore
+from tests.discord_double import DiscordDouble
 from tests.fakes import FakeClock
+from tests.provider_double import ProviderDouble, running_provider
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:
@@ -47,3 +49,24 @@ def store(db: Database) -> JobStore:
 def credits(db: Database, store: JobStore, tmp_path: Path, clock: FakeClock) -> Credits:
     settings = make_settings(tmp_path, SORA_DAILY_CREDITS="30", SORA_MAX_ACTIVE_PER_USER="100")
     return Credits(db, store, settings, clock)
+
+
+@pytest.fixture
+async def discord() -> AsyncIterator[DiscordDouble]:
+    """The Discord double; the test fails if the bot broke one of Discord's rules on it."""
+    async with DiscordDouble() as double:
+        yield double
+        double.assert_no_violations()
+
+
+@pytest.fixture
+def provider_timing() -> dict[str, float]:
+    """How long the provider double's tasks take; a module overrides it to suit its tests."""
+    return {}
+
+
+@pytest.fixture
+async def provider(provider_timing: dict[str, float]) -> AsyncIterator[ProviderDouble]:
+    """The provider double, running, with tasks as long as ``provider_timing`` says."""
+    async with running_provider(**provider_timing) as double:
+        yield double

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord as discord_py
@@ -12,22 +11,14 @@ import pytest
 
 from tests.bot_harness import finished, running_bot, wait_job
 from tests.discord_double import DiscordDouble, InteractionHandle, Message, User
-from tests.provider_double import ProviderDouble, running_provider
+from tests.provider_double import ProviderDouble
 
 MANAGE_GUILD = discord_py.Permissions(manage_guild=True).value
 
 
 @pytest.fixture
-async def discord() -> AsyncIterator[DiscordDouble]:
-    async with DiscordDouble() as double:
-        yield double
-        double.assert_no_violations()
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[ProviderDouble]:
-    async with running_provider(task_seconds=0.3, estimated_time=1) as double:
-        yield double
+def provider_timing() -> dict[str, float]:
+    return {"task_seconds": 0.3, "estimated_time": 1}
 
 
 def set_manage_guild(discord: DiscordDouble, allowed: bool) -> None:

@@ -2,59 +2,29 @@
 
 from __future__ import annotations
 
-import io
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from sora_bot.models import JobState
-from tests.bot_harness import finished, running_bot, wait_job
-from tests.discord_double import DiscordDouble, FileSpec, InteractionHandle, Message, Permission
+from tests.bot_harness import (
+    answer_text,
+    answered,
+    bot_messages,
+    finished,
+    png_bytes,
+    running_bot,
+    video_posts,
+    wait_job,
+)
+from tests.discord_double import DiscordDouble, FileSpec, Permission
 from tests.provider_double import ProviderDouble, running_provider
 
 
 @pytest.fixture
-async def discord() -> AsyncIterator[DiscordDouble]:
-    async with DiscordDouble() as double:
-        yield double
-        double.assert_no_violations()
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[ProviderDouble]:
-    async with running_provider(task_seconds=0.6, estimated_time=2) as double:
-        yield double
-
-
-def bot_messages(discord: DiscordDouble) -> list[Message]:
-    return [m for m in discord.messages.values() if m.author.id == discord.bot_user.id]
-
-
-def video_posts(discord: DiscordDouble) -> list[Message]:
-    return [
-        m for m in bot_messages(discord) if any(a.filename.endswith(".mp4") for a in m.attachments)
-    ]
-
-
-def answered(handle: InteractionHandle) -> bool:
-    """The bot has said something to the invoker (the deferral's completion or a followup)."""
-    return bool(handle.followups) or bool(handle.original and handle.original.content)
-
-
-def answer_text(handle: InteractionHandle) -> str:
-    if handle.followups:
-        return handle.followups[-1].content
-    assert handle.original is not None
-    return handle.original.content
-
-
-def png_bytes() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (320, 180), (30, 120, 200)).save(out, "PNG")
-    return out.getvalue()
+def provider_timing() -> dict[str, float]:
+    return {"task_seconds": 0.6, "estimated_time": 2}
 
 
 async def test_text_to_video_lands_in_a_thread(

@@ -7,35 +7,18 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import ROOT, bot_process
-from tests.discord_double import DiscordDouble, Message
-from tests.provider_double import ProviderDouble, running_provider
+from tests.bot_harness import ROOT, bot_process, video_posts
+from tests.discord_double import DiscordDouble
+from tests.provider_double import ProviderDouble
 
 
 @pytest.fixture
-async def discord() -> AsyncIterator[DiscordDouble]:
-    async with DiscordDouble() as double:
-        yield double
-        double.assert_no_violations()
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[ProviderDouble]:
-    async with running_provider(task_seconds=2.5, estimated_time=3) as double:
-        yield double
-
-
-def video_posts(discord: DiscordDouble) -> list[Message]:
-    return [
-        m
-        for m in discord.messages.values()
-        if any(a.filename.endswith(".mp4") for a in m.attachments)
-    ]
+def provider_timing() -> dict[str, float]:
+    return {"task_seconds": 2.5, "estimated_time": 3}
 
 
 def job_row(tmp_path: Path) -> sqlite3.Row:

@@ -2,42 +2,30 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from cogs.remake import join_prompt, split_prompt
 from sora_bot.core import Core
 from sora_bot.models import MAX_PROMPT_CHARS, JobState
 from sora_bot.store import Job
-from tests.bot_harness import finished, running_bot, wait_job
+from tests.bot_harness import answer_text, finished, png_bytes, running_bot, wait_answer, wait_job
 from tests.discord_double import (
     DiscordDouble,
     FileSpec,
-    InteractionHandle,
     Message,
     Permission,
 )
-from tests.provider_double import ProviderDouble, running_provider
+from tests.provider_double import ProviderDouble
 
 FAIL = " [fail:content_policy_violation]"
 
 
 @pytest.fixture
-async def discord() -> AsyncIterator[DiscordDouble]:
-    async with DiscordDouble() as double:
-        yield double
-        double.assert_no_violations()
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[ProviderDouble]:
-    async with running_provider(task_seconds=0.3, estimated_time=1) as double:
-        yield double
+def provider_timing() -> dict[str, float]:
+    return {"task_seconds": 0.3, "estimated_time": 1}
 
 
 def outcome_post(discord: DiscordDouble, job: Job) -> Message:
@@ -71,18 +59,6 @@ def text_inputs(modal: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def replied(handle: InteractionHandle) -> str:
-    """What the bot finally told the presser (ephemeral followup or completed deferral)."""
-    if handle.followups:
-        return handle.followups[-1].content
-    return handle.original.content if handle.original else ""
-
-
-async def answered(handle: InteractionHandle) -> str:
-    await handle.wait(lambda h: bool(replied(h)))
-    return replied(handle)
-
-
 async def newer_job(core: Core, than: Job, predicate: Any = finished) -> Job:
     return await wait_job(core, lambda j: j.id > than.id and predicate(j))
 
@@ -91,12 +67,6 @@ async def job_count(core: Core) -> int:
     row = await core.db.fetchone("SELECT COUNT(*) FROM jobs")
     assert row is not None
     return int(row[0])
-
-
-def png_bytes() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (320, 180), (200, 120, 30)).save(out, "PNG")
-    return out.getvalue()
 
 
 async def test_reroll_starts_a_second_charged_job(
@@ -110,7 +80,7 @@ async def test_reroll_starts_a_second_charged_job(
         press = await discord.click(post, f"sora:reroll:{first.id}")
         second = await newer_job(bot.core, first)
         quota = await bot.core.jobs.quota(first.requester)
-        assert "queued" in await answered(press)
+        assert "queued" in await wait_answer(press)
     assert press.deferred and press.ephemeral
     assert second.state is JobState.DELIVERED and second.credit_state == "settled"
     assert second.user_id == first.user_id and second.prompt == first.prompt
@@ -133,7 +103,7 @@ async def test_remix_prefills_the_prompt_and_sends_the_edit(
         assert list(inputs) == ["prompt"] and inputs["prompt"]["value"] == "a red kite"
         submit = await discord.submit_modal(press, {"prompt": "a blue kite at dusk"})
         second = await newer_job(bot.core, first)
-    assert submit.ephemeral and "queued" in replied(submit)
+    assert submit.ephemeral and "queued" in answer_text(submit)
     assert second.prompt == "a blue kite at dusk" and second.state is JobState.DELIVERED
     assert provider.creates()[1].json["prompt"] == "a blue kite at dusk"
     assert provider.creates()[1].json["aspect_ratio"] == "9:16"
@@ -147,10 +117,10 @@ async def test_delete_by_requester_and_refused_for_others(
         job = await wait_job(bot.core, finished)
         post = outcome_post(discord, job)
         refused = await discord.click(post, f"sora:delete:{job.id}", user=discord.member_user)
-        assert "moderator" in await answered(refused)
+        assert "moderator" in await wait_answer(refused)
         assert refused.ephemeral and not post.deleted
         press = await discord.click(post, f"sora:delete:{job.id}")
-        assert await answered(press) == "The video was deleted."
+        assert await wait_answer(press) == "The video was deleted."
     assert post.deleted and press.ephemeral
 
 
@@ -163,7 +133,7 @@ async def test_moderator_may_delete(
         job = await wait_job(bot.core, finished)
         post = outcome_post(discord, job)
         press = await discord.click(post, f"sora:delete:{job.id}", user=discord.member_user)
-        await answered(press)
+        await wait_answer(press)
     assert post.deleted
 
 
@@ -176,7 +146,7 @@ async def test_try_again_after_moderation_failure(
         notice = outcome_post(discord, failed)
         assert custom_ids(notice) == [f"sora:retry:{failed.id}", f"sora:edit:{failed.id}"]
         other = await discord.click(notice, f"sora:retry:{failed.id}", user=discord.member_user)
-        assert "Only the person who asked" in await answered(other)
+        assert "Only the person who asked" in await wait_answer(other)
         assert await job_count(bot.core) == 1
         press = await discord.click(notice, f"sora:retry:{failed.id}")
         again = await newer_job(bot.core, failed)
@@ -230,7 +200,7 @@ async def test_reroll_without_credits_is_refused_and_free(
         await discord.invoke("video", {"prompt": "a lantern"})
         first = await wait_job(bot.core, finished)
         press = await discord.click(outcome_post(discord, first), f"sora:reroll:{first.id}")
-        text = await answered(press)
+        text = await wait_answer(press)
         assert await job_count(bot.core) == 1
     assert "credits" in text and press.ephemeral
     assert len(provider.creates()) == 1
@@ -239,7 +209,7 @@ async def test_reroll_without_credits_is_refused_and_free(
 async def test_image_reroll_reposts_the_image(
     tmp_path: Path, discord: DiscordDouble, provider: ProviderDouble
 ) -> None:
-    image = FileSpec("boat.png", png_bytes(), "image/png")
+    image = FileSpec("boat.png", png_bytes((200, 120, 30)), "image/png")
     async with running_bot(tmp_path, discord, provider) as bot:
         await discord.invoke("video", {"prompt": "the boat sails"}, attachments={"image": image})
         first = await wait_job(bot.core, finished)

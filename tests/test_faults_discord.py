@@ -3,7 +3,6 @@ account (a final state, an error message in the database, and a post when one is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,38 +10,16 @@ import pytest
 from sora_bot.core import Core
 from sora_bot.models import JobState, Requester, VideoOptions
 from sora_bot.store import Job
-from tests.bot_harness import finished, running_bot, wait_job
+from tests.bot_harness import bot_messages, finished, running_bot, video_posts, wait_job
 from tests.discord_double import DiscordDouble, Message, Permission
-from tests.provider_double import ProviderDouble, running_provider
+from tests.provider_double import ProviderDouble
 
 UPLOAD = r"^/channels/\d+/messages$"
 
 
 @pytest.fixture
-async def discord() -> AsyncIterator[DiscordDouble]:
-    async with DiscordDouble() as double:
-        yield double
-        double.assert_no_violations()
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[ProviderDouble]:
-    async with running_provider(task_seconds=0.8, estimated_time=1) as double:
-        yield double
-
-
-def bot_posts(discord: DiscordDouble) -> list[Message]:
-    return [
-        m
-        for m in discord.messages.values()
-        if m.author.id == discord.bot_user.id and not m.ephemeral and not m.deleted
-    ]
-
-
-def video_posts(discord: DiscordDouble) -> list[Message]:
-    return [
-        m for m in bot_posts(discord) if any(a.filename.endswith(".mp4") for a in m.attachments)
-    ]
+def provider_timing() -> dict[str, float]:
+    return {"task_seconds": 0.8, "estimated_time": 1}
 
 
 async def polling(core: Core) -> Job:
@@ -52,7 +29,7 @@ async def polling(core: Core) -> Job:
 
 def assert_delivered_once(job: Job, discord: DiscordDouble, provider: ProviderDouble) -> Message:
     assert job.state is JobState.DELIVERED and job.credit_state == "settled"
-    [post] = video_posts(discord)
+    [post] = video_posts(discord, public=True)
     assert post.attachments[0].data == provider.video_bytes
     assert post.pinged_user_ids == {discord.owner.id} and not post.pinged_everyone
     assert len(provider.creates()) == 1
@@ -110,8 +87,8 @@ async def test_attach_permission_taken_away_mid_job_is_accounted_for(
     assert job.state is JobState.UNDELIVERABLE and job.error_code == "undeliverable"
     assert job.error_message and "403" in job.error_message
     assert job.file_path and Path(job.file_path).read_bytes() == provider.video_bytes
-    assert video_posts(discord) == []
-    [notice] = [m for m in bot_posts(discord) if "could not post it" in m.content]
+    assert video_posts(discord, public=True) == []
+    [notice] = [m for m in bot_messages(discord, public=True) if "could not post it" in m.content]
     assert notice.channel_id == int(job.front_ref["thread_id"])
     assert notice.pinged_user_ids == {discord.owner.id}
     assert job.file_path in notice.content  # how to get it anyway
@@ -158,7 +135,8 @@ async def test_channel_deleted_mid_job_ends_with_a_clear_account(
     assert "404" in job.error_message
     assert job.file_path and Path(job.file_path).read_bytes() == provider.video_bytes
     assert second.state is JobState.DELIVERED
-    assert [p.channel_id for p in video_posts(discord)] == [int(second.front_ref["thread_id"])]
+    posts = video_posts(discord, public=True)
+    assert [p.channel_id for p in posts] == [int(second.front_ref["thread_id"])]
 
 
 @pytest.mark.parametrize("invalidate", [False, True])
@@ -203,4 +181,5 @@ async def test_job_without_status_message_gets_its_outcome_posted(
         bot.core.worker.wake()
         job = await wait_job(bot.core, finished, timeout=2)
     assert job.state is JobState.REJECTED and job.credit_state == "refunded"
-    assert [m for m in bot_posts(discord) if m.content.endswith(f" · job #{job.id}")]
+    outcome = f" · job #{job.id}"
+    assert [m for m in bot_messages(discord, public=True) if m.content.endswith(outcome)]

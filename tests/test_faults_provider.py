@@ -14,7 +14,7 @@ import pytest
 
 from sora_bot import messages
 from sora_bot.core import Core
-from sora_bot.models import JobState
+from sora_bot.models import JobState, Requester
 from sora_bot.store import Job
 from tests.engine import running_core
 from tests.fakes import RecordingDelivery
@@ -75,10 +75,15 @@ def text_for(delivery: RecordingDelivery, job_id: int) -> str:
     return text
 
 
+async def holding_task(core: Core, requester: Requester, prompt: str) -> Job:
+    """A job, submitted and waited for until it holds its provider task."""
+    job = await core.jobs.submit(requester, options(prompt))
+    return await wait_for_job(core, job.id, lambda j: j.task_id is not None)
+
+
 async def start_healthy(core: Core, seconds: float = 0.8) -> Job:
     """Bob's job, submitted and holding its provider task before the fault is armed."""
-    job = await core.jobs.submit(BOB, options(f"a calm harbour [seconds:{seconds}]"))
-    return await wait_for_job(core, job.id, lambda j: j.task_id is not None)
+    return await holding_task(core, BOB, f"a calm harbour [seconds:{seconds}]")
 
 
 async def assert_healthy_delivered(
@@ -129,8 +134,7 @@ async def test_errors_while_polling_are_retried_and_the_job_delivered(
         running_core(tmp_path, double.base_url, delivery, **ROOMY) as core,
     ):
         healthy = await start_healthy(core)
-        job = await core.jobs.submit(ALICE, options("a fox in the snow [seconds:0.3]"))
-        job = await wait_for_job(core, job.id, lambda j: j.task_id is not None)
+        job = await holding_task(core, ALICE, "a fox in the snow [seconds:0.3]")
         double.inject("GET", f"/v1/tasks/{job.task_id}", status, times=6, retry_after=0.05)
         done = await wait_terminal(core, job.id)
         await assert_healthy_delivered(core, healthy, delivery, double)
@@ -145,8 +149,7 @@ async def test_task_unknown_to_the_provider_is_refunded(tmp_path: Path) -> None:
         running_core(tmp_path, double.base_url, delivery, **ROOMY) as core,
     ):
         healthy = await start_healthy(core)
-        job = await core.jobs.submit(ALICE, options("a fox in the snow"))
-        job = await wait_for_job(core, job.id, lambda j: j.task_id is not None)
+        job = await holding_task(core, ALICE, "a fox in the snow")
         double.inject("GET", f"/v1/tasks/{job.task_id}", 404, times=1000)
         done = await wait_terminal(core, job.id)
         await assert_healthy_delivered(core, healthy, delivery, double)
@@ -216,8 +219,7 @@ async def test_lost_poll_answers_are_retried(tmp_path: Path, fault: str) -> None
     ):
         use_short_timeouts(core)
         healthy = await start_healthy(core)
-        job = await core.jobs.submit(ALICE, options("a fox in the snow [seconds:0.3]"))
-        job = await wait_for_job(core, job.id, lambda j: j.task_id is not None)
+        job = await holding_task(core, ALICE, "a fox in the snow [seconds:0.3]")
         path = f"/v1/tasks/{job.task_id}"
         if fault == "timeout":
             double.inject("GET", path, 200, delay=0.6, times=3)
@@ -256,8 +258,7 @@ async def test_result_link_expired_before_download(tmp_path: Path) -> None:
         running_core(tmp_path, double.base_url, delivery, **ROOMY) as core,
     ):
         healthy = await start_healthy(core)
-        job = await core.jobs.submit(ALICE, options("a fox in the snow [seconds:0.2]"))
-        job = await wait_for_job(core, job.id, lambda j: j.task_id is not None)
+        job = await holding_task(core, ALICE, "a fox in the snow [seconds:0.2]")
         double.inject("GET", f"/files/{job.task_id}.mp4", 404, times=1000)
         done = await wait_terminal(core, job.id)
         await assert_healthy_delivered(core, healthy, delivery, double)

@@ -15,24 +15,9 @@ from sora_bot.errors import (
     SubmissionUncertain,
     error_for_status,
 )
+from tests.provider_double import FAILURE_CODES
 
-CODES = [
-    "content_policy_violation",
-    "invalid_parameters",
-    "image_processing_error",
-    "image_dimension_mismatch",
-    "request_cancelled",
-    "generation_failed_no_content",
-    "service_error",
-    "generation_timeout",
-    "resource_exhausted",
-    "service_unavailable",
-    "quota_exceeded",
-    "resource_not_found",
-    "unknown_error",
-    "brand_new_code",
-    None,
-]
+CODES = [*FAILURE_CODES, "brand_new_code", None]  # the provider's codes, a new one, none
 STATUSES = [400, 401, 402, 403, 404, 413, 429, 500, 502, 503]
 KINDS = ["expired", "too_large", "incomplete", "disk", "network", "other"]
 

@@ -27,9 +27,9 @@ from sora_bot.media import ACCEPTED, MAX_PIXELS, MAX_SIDE, prepare_image
 from sora_bot.models import MAX_PROMPT_CHARS, JobState, Requester, VideoOptions
 from sora_bot.store import JobStore
 from sora_bot.validation import build_options, clean_prompt
-from tests.bot_harness import finished, running_bot, wait_job
+from tests.bot_harness import answer_text, answered, bot_messages, finished, running_bot, wait_job
 from tests.conftest import make_settings
-from tests.discord_double import DiscordDouble, FileSpec, InteractionHandle, Message
+from tests.discord_double import DiscordDouble, FileSpec
 from tests.fakes import FakeClock
 from tests.provider_double import ProviderDouble, running_provider
 
@@ -218,14 +218,6 @@ async def doubles() -> AsyncIterator[tuple[DiscordDouble, ProviderDouble]]:
         discord.assert_no_violations()
 
 
-def bot_posts(discord: DiscordDouble) -> list[Message]:
-    return [m for m in discord.messages.values() if m.author.id == discord.bot_user.id]
-
-
-def answered(handle: InteractionHandle) -> bool:
-    return bool(handle.followups) or bool(handle.original and handle.original.content)
-
-
 async def test_nasty_prompts_through_video_never_ping(
     tmp_path: Path, doubles: tuple[DiscordDouble, ProviderDouble]
 ) -> None:
@@ -244,7 +236,7 @@ async def test_nasty_prompts_through_video_never_ping(
     assert len(jobs) == len(prompts) and all(j.state is JobState.DELIVERED for j in jobs)
     sent = sorted(r.json["prompt"] for r in provider.creates())
     assert sent == sorted(clean_prompt(p) for p in prompts)  # exactly the cleaned prompt
-    for message in bot_posts(discord):
+    for message in bot_messages(discord):
         assert not message.pinged_everyone and not message.pinged_role_ids
         assert message.pinged_user_ids <= {discord.owner.id}
 
@@ -279,9 +271,9 @@ async def test_invalid_input_through_video_costs_nothing(
         jobs = await bot.core.store.recent_for_user(str(discord.guild.id), str(discord.owner.id))
     assert handle.ephemeral and jobs == []
     assert provider.requests == []
-    public = [m for m in bot_posts(discord) if not m.ephemeral]
+    public = [m for m in bot_messages(discord) if not m.ephemeral]
     assert public == []
-    for message in bot_posts(discord):
+    for message in bot_messages(discord):
         assert not message.pinged_everyone and not message.pinged_role_ids
 
 
@@ -401,12 +393,6 @@ def test_concurrent_submits_respect_a_model_of_the_rules(
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(scenario(Path(tmp)))
-
-
-def answer_text(handle: InteractionHandle) -> str:
-    if handle.followups:
-        return handle.followups[-1].content
-    return handle.original.content if handle.original else ""
 
 
 async def test_discord_burst_by_one_user_never_exceeds_the_rules(

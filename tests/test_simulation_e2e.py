@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from sora_bot.models import JobState
-from tests.bot_harness import finished, running_bot, wait_job
+from tests.bot_harness import bot_messages, finished, running_bot, wait_job
 from tests.discord_double import DiscordDouble, Message
-from tests.provider_double import ProviderDouble, running_provider
+from tests.provider_double import ProviderDouble
 from tests.test_cli import run_cli
 
+# The provider fixture (conftest) is there only to prove it is never called.
 SIMULATE = {"SORA_SIMULATE": "1", "SORA_SIMULATE_SPEED": "300", "SORA_API_KEY": ""}
-
-
-@pytest.fixture
-async def discord() -> AsyncIterator[DiscordDouble]:
-    async with DiscordDouble() as double:
-        yield double
-        double.assert_no_violations()
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[ProviderDouble]:
-    async with running_provider() as double:  # present only to prove it is never called
-        yield double
-
-
-def bot_messages(discord: DiscordDouble) -> list[Message]:
-    return [m for m in discord.messages.values() if m.author.id == discord.bot_user.id]
 
 
 def says_simulation(message: Message) -> bool:

@@ -13,25 +13,10 @@ from sora_bot.models import JobState, Requester, VideoOptions
 from sora_bot.store import Job
 from tests.engine import running_core
 from tests.fakes import RecordingDelivery
-from tests.provider_double import running_provider
+from tests.provider_double import FAILURE_CODES, running_provider
 
 ALICE = Requester("g1", "c1", "alice")
 OPTIONS = VideoOptions("a red fox running through snow", duration=10, remove_watermark=False)
-FAILURE_CODES = [
-    "content_policy_violation",
-    "invalid_parameters",
-    "image_processing_error",
-    "image_dimension_mismatch",
-    "request_cancelled",
-    "generation_failed_no_content",
-    "service_error",
-    "generation_timeout",
-    "resource_exhausted",
-    "service_unavailable",
-    "quota_exceeded",
-    "resource_not_found",
-    "unknown_error",
-]
 
 
 async def wait_terminal(core: Core, job_id: int, timeout: float = 10.0) -> Job:
@@ -67,7 +52,7 @@ async def test_text_to_video_delivered_and_settled(tmp_path: Path) -> None:
     assert any(state == "running" for _, state, _ in delivery.updates)
 
 
-@pytest.mark.parametrize("code", FAILURE_CODES)
+@pytest.mark.parametrize("code", list(FAILURE_CODES))
 async def test_every_failure_code_refunds_and_posts_once(tmp_path: Path, code: str) -> None:
     delivery = RecordingDelivery()
     async with (
