@@ -27,6 +27,7 @@ from sora_bot.services import running_services
 from sora_bot.settings import Settings, load_settings
 
 log = logging.getLogger("bot")
+SHUTDOWN_GRACE = 35.0  # seconds for running job steps (a create POST may take 30 s)
 
 
 class SoraBot(commands.Bot):
@@ -99,9 +100,21 @@ async def run(settings: Settings, *, force_sync: bool) -> None:
     point_discord_at(settings)
     async with aiohttp.ClientSession() as session, open_core(settings, session) as core:
         bot = SoraBot(core=core, settings=settings, force_sync=force_sync)
+        stopping: list[asyncio.Task[None]] = []
+
+        async def shutdown() -> None:
+            # The worker first: no new claims, and a create POST in flight gets time to
+            # finish and store its task id; only then does the bot go offline.
+            await core.worker.stop(grace=SHUTDOWN_GRACE)
+            await bot.close()
+
+        def on_signal() -> None:
+            if not stopping:
+                stopping.append(asyncio.create_task(shutdown()))
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+            loop.add_signal_handler(sig, on_signal)
         if settings.simulate:
             log.warning("SIMULATION MODE: no provider calls; every post says it is a simulation")
 
@@ -110,8 +123,8 @@ async def run(settings: Settings, *, force_sync: bool) -> None:
 
         async with running_services(core, gateway_connected=gateway_connected), bot:
             await bot.start(token)
-        # Leaving open_core lets running job steps finish briefly, then stops the worker;
-        # every job state is already committed, so the next start resumes.
+        await asyncio.gather(*stopping)
+        # Every job state is already committed, so the next start resumes.
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         asyncio.run(run(settings, force_sync=args.sync))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 3
     except discord.LoginFailure:
         print("configuration error: DISCORD_TOKEN was refused by Discord", file=sys.stderr)
         return 3

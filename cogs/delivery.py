@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +29,8 @@ EDIT_INTERVAL = 6.0  # seconds between two edits of one status message (latest v
 LINK_LIFETIME = 24 * 3600  # the provider's result links live 24 hours
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 UPLOAD_TRIES = 3
+HISTORY_SEARCH = 500  # messages read after the request when looking for an earlier post
+MAX_LINK_CHARS = 1200  # a longer result link would not fit a message with its text
 SIZE_MARGIN = 0.95  # stay under the limit: multipart overhead, rounding
 
 
@@ -79,7 +82,7 @@ class DiscordDelivery:
                 embed=status_embed(job, queue_position=queue_position, simulated=self.simulated),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+        except (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError) as exc:
             # Cosmetic: a deleted status message or a rate limit must not stop the job.
             log.info("job %d: status edit skipped (%s)", job.id, exc)
 
@@ -152,14 +155,27 @@ class DiscordDelivery:
         await self._ready()
         marker = job_marker(job)
         me = self.client.user
+        # Only messages posted after the request can be its outcome: search from there.
+        since = discord.Object(
+            discord.utils.time_snowflake(
+                datetime.datetime.fromtimestamp(job.created_at, datetime.UTC)
+            )
+        )
         for channel_id in self._targets(job):
             channel = self.client.get_partial_messageable(channel_id)
             try:
-                async for message in channel.history(limit=50):
+                async for message in channel.history(limit=HISTORY_SEARCH, after=since):
                     if me and message.author.id == me.id and message.content.endswith(marker):
                         return f"{channel_id}/{message.id}"
-            except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-                log.info("job %d: could not read channel %d history (%s)", job.id, channel_id, exc)
+            except (
+                discord.HTTPException,
+                discord.RateLimited,
+                aiohttp.ClientError,
+                OSError,
+            ) as exc:
+                log.warning(
+                    "job %d: could not read channel %d history (%s)", job.id, channel_id, exc
+                )
         return None
 
     # -- helpers ------------------------------------------------------------------------
@@ -232,7 +248,7 @@ class DiscordDelivery:
     def _link_text(self, job: Job, path: Path) -> str:
         expires = int((job.submitted_at or job.created_at) + LINK_LIFETIME)
         size_mb = (job.file_size or 0) / 1024 / 1024
-        if job.video_url:
+        if job.video_url and len(job.video_url) <= MAX_LINK_CHARS:
             return (
                 f"It is {size_mb:.0f} MB, too large to upload here even re-encoded. "
                 f"Download it until <t:{expires}:f> (<t:{expires}:R>): {job.video_url}\n"

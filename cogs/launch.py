@@ -6,6 +6,7 @@ import io
 import logging
 from typing import TYPE_CHECKING, Literal
 
+import aiohttp
 import discord
 
 from sora_bot import messages
@@ -23,7 +24,12 @@ log = logging.getLogger(__name__)
 
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # one day
 CHANNEL_NEEDS = ("send_messages", "embed_links", "attach_files", "read_message_history")
-IN_THREAD_NEEDS = ("send_messages_in_threads", "embed_links", "attach_files")
+IN_THREAD_NEEDS = (
+    "send_messages_in_threads",
+    "embed_links",
+    "attach_files",
+    "read_message_history",
+)
 THREAD_NEEDS = ("create_public_threads", "send_messages_in_threads")
 THREADABLE = (discord.ChannelType.text, discord.ChannelType.news)
 
@@ -85,11 +91,13 @@ async def launch_job(
             file=_image_file(image, job.id) if image else discord.utils.MISSING,
             allowed_mentions=discord.AllowedMentions.none(),
         )
-    except discord.HTTPException as exc:
-        await jobs.abandon(job.id, f"status message failed: {exc.status}")
-        raise UserFacingError(
-            "I couldn't post in this channel, so nothing was started or charged."
-        ) from exc
+    except BaseException as exc:  # whatever stopped the post, the held credits go back
+        await jobs.abandon(job.id, f"status message failed: {type(exc).__name__}")
+        if isinstance(exc, discord.HTTPException | discord.RateLimited | aiohttp.ClientError):
+            raise UserFacingError(
+                "I couldn't post in this channel, so nothing was started or charged."
+            ) from exc
+        raise
     front_ref = {
         "channel_id": str(status.channel.id),
         "message_id": str(status.id),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from . import messages
 from .backup import BackupError, backup_database
 from .core import open_core
 from .database import Database
+from .delivery import DeliveryError
 from .errors import AuthenticationFailed, ConfigError, InvalidInput, ProviderError
 from .logs import configure_logging
 from .meta import MetaStore
@@ -56,8 +58,13 @@ class CliDelivery:
 
     async def deliver_video(self, job: Job, path: Path) -> str:
         """Copy the downloaded video to the requested file."""
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(shutil.copyfile, path, self.out)
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(shutil.copyfile, path, self.out)
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot write {self.out}: {exc.strerror}", retryable=False
+            ) from exc
         self.done.set()
         return str(self.out)
 
@@ -70,6 +77,15 @@ class CliDelivery:
     async def find_posted(self, job: Job) -> str | None:
         """Nothing to recover: a command-line job lives as long as the command."""
         return None
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an --out that can never be written, before anything is spent."""
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InvalidInput(f"cannot write the video to {out}: choose a file in a writable folder")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             remove_watermark=not args.keep_watermark,
             image_url=args.image_url,
         )
+        _check_writable(args.out)
     except InvalidInput as exc:
         print(f"bad input: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

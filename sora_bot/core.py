@@ -12,6 +12,7 @@ import aiohttp
 from .credits import Credits
 from .database import Database
 from .delivery import Delivery
+from .instance_lock import exclusive_instance
 from .jobs import JobService
 from .meta import MetaStore
 from .metrics import Metrics
@@ -53,6 +54,18 @@ async def open_core(
     The caller starts the worker, after ``worker.delivery`` is set when it was not given
     (the Discord adapter needs the bot, which is built with the core).
     """
+    with exclusive_instance(settings.database_path):
+        async with _built_core(settings, session, delivery, clock) as core:
+            yield core
+
+
+@asynccontextmanager
+async def _built_core(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    delivery: Delivery | None,
+    clock: Callable[[], float],
+) -> AsyncIterator[Core]:
     metrics = Metrics(clock)
     provider = build_provider(settings, session, metrics)
     db = await Database.open(settings.database_path)

@@ -222,6 +222,12 @@ def job_outcome(job: Job) -> str:
         return submit_interrupted()
     if code == "submit_uncertain":
         return api_error(SubmissionUncertain(job.error_message or ""))
+    if code == "internal_error":
+        text = (
+            "Something went wrong on the bot's side while handling your video; it has been "
+            "logged for the admins. Please try again."
+        )
+        return _finish(text + ("\n" + refund_note(job.cost) if refunded else ""))
     if code == "timeout":
         waited = (job.finished_at or 0) - (job.submitted_at or job.created_at)
         text = job_timed_out(max(1, round(waited / 60)))

@@ -84,6 +84,8 @@ class ProviderClient:
         self._key = api_key
         self._max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
+        # Downloads take long: their own slots, so big transfers never hold up polls.
+        self._download_semaphore = asyncio.Semaphore(max(1, max_concurrency // 2))
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -268,7 +270,7 @@ class ProviderClient:
         except OSError as exc:
             raise DownloadError("disk", f"cannot create {dest.parent}: {exc.strerror}") from exc
         started = False
-        async with self._semaphore:
+        async with self._download_semaphore:
             try:
                 async with self._session.get(
                     target, headers=self._headers_for(target), timeout=timeout

@@ -2,6 +2,19 @@
 
 Only files of finished jobs are removed: a video still waiting to be posted (or being
 downloaded) is never touched, whatever its age or the disk bound.
+
+Some copies were promised to the user, so only the age limit (``SORA_VIDEO_RETENTION_DAYS``)
+removes them, never the disk bound (``SORA_MAX_DISK_MB``):
+
+- the video of an ``undeliverable`` job (its message tells where an admin can fetch it);
+- the video of a ``delivered`` job that may have been posted as a link ("The bot also keeps
+  a copy"). The core cannot see how Discord took it, so the rule is by size: a video larger
+  than ``LINK_SIZE`` did not fit the smallest upload limit (10 MiB less the delivery's 5 %
+  margin) and is kept. This errs on the side of keeping: in a boosted server such a video may
+  have been uploaded after all.
+
+Only the job's own file (``job-12.mp4``) is kept; re-encoded copies (``job-12-9961472.mp4``)
+and partial files stay subject to the disk bound.
 """
 
 from __future__ import annotations
@@ -16,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .logs import event
+from .models import JobState
 from .settings import Settings
-from .store import JobStore
+from .store import JobStore, StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +39,9 @@ SWEEP_EVERY = 3600.0
 DAY = 86400.0
 # job-12.mp4, partial files job-12.mp4.part / job-12.part.mp4, re-encoded job-12-9961472.mp4
 _JOB_FILE = re.compile(r"^job-(\d+)(?:-\d+)?(?:\.part)?\.mp4(?:\.part)?$")
+# A delivered video larger than this may have been posted as a link (see the module doc):
+# 95 % (the delivery's margin) of 10 MiB, the upload limit of a server without boosts.
+LINK_SIZE = int(10 * 1024 * 1024 * 0.95)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +108,7 @@ class Retention:
             for f in removable:
                 if excess <= 0:
                     break
-                if f not in doomed:
+                if f not in doomed and not _promised(f, known.get(f.job_id)):
                     doomed.append(f)
                     excess -= f.size
         removed: list[Path] = []
@@ -109,6 +126,18 @@ class Retention:
                 await self.store.forget_file(f.job_id, now=self.clock())
             event(log, logging.INFO, "video removed", job=f.job_id, path=f.path, bytes=f.size)
         return removed
+
+
+def _promised(file: VideoFile, stored: StoredFile | None) -> bool:
+    """Whether the user was told the bot keeps this file (then only age may remove it)."""
+    if stored is None:
+        return False
+    own = Path(stored.path).name if stored.path else f"job-{file.job_id}.mp4"
+    if file.path.name != own:
+        return False  # a re-encoded copy or a partial file
+    if stored.state is JobState.UNDELIVERABLE:
+        return True
+    return stored.state is JobState.DELIVERED and file.size > LINK_SIZE
 
 
 def _scan(folder: Path) -> list[VideoFile]:

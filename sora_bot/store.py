@@ -239,9 +239,11 @@ class JobStore:
         return [Job.from_row(r) for r in rows]
 
     async def count_in_flight(self) -> int:
-        """Jobs currently holding a provider slot."""
+        """Jobs currently holding a provider slot (a finished task only waiting for its
+        download does not: the provider is done with it)."""
         row = await self.db.fetchone(
-            f"SELECT COUNT(*) FROM jobs WHERE state IN ({_placeholders(IN_FLIGHT_STATES)})",
+            f"SELECT COUNT(*) FROM jobs WHERE state IN ({_placeholders(IN_FLIGHT_STATES)}) "
+            "AND video_url IS NULL",
             IN_FLIGHT_STATES,
         )
         return int(row[0]) if row else 0

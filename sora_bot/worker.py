@@ -21,8 +21,11 @@ from pathlib import Path
 from . import messages
 from .delivery import Delivery, DeliveryError
 from .errors import (
+    AuthenticationFailed,
     DownloadError,
+    InsufficientQuota,
     NotFound,
+    PermissionDenied,
     ProviderError,
     SoraAPIError,
     SubmissionUncertain,
@@ -40,7 +43,8 @@ log = logging.getLogger(__name__)
 POLLING = (JobState.SUBMITTED, JobState.RUNNING)
 ACCEPTED_GRACE = 300.0  # seconds a front end may take to prepare a held job before it is dropped
 LINK_LIFETIME = 23 * 3600.0  # result links die after 24 h; stop retrying a download before that
-MAX_POST_ATTEMPTS = 8
+POST_RETRY_WINDOW = 6 * 3600.0  # seconds to keep retrying a post through a Discord outage
+MAX_UNEXPECTED_FAILURES = 5  # a step that keeps raising a bug ends its job instead of looping
 MAX_DOWNLOAD_ATTEMPTS = 8
 QUEUE_RECHECK = 5.0  # seconds between looks at a full queue (freed slots wake it sooner)
 
@@ -228,11 +232,12 @@ class Worker:
             await self._step(job)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception(
-                "unexpected error in a job step; retrying later", extra=_fields(job, wrap=True)
-            )
-            await self._retry_later(job, None)
+        except Exception as exc:
+            log.exception("unexpected error in a job step", extra=_fields(job, wrap=True))
+            if job.attempts + 1 >= MAX_UNEXPECTED_FAILURES:
+                await self._give_up(job, exc)
+            else:
+                await self._retry_later(job, None)
         if job.id in self._rewake:  # a callback arrived while this step ran: look again now
             self._rewake.discard(job.id)
             await self.store.update(
@@ -285,6 +290,15 @@ class Worker:
             if exc.retryable and self.clock() - job.created_at < self.settings.job_timeout:
                 await self._requeue(job, exc)
                 return
+            if _operator_problem(exc):
+                event(
+                    log,
+                    logging.ERROR,
+                    "provider refused the bot's account; admin action needed",
+                    **_fields(job),
+                    status=exc.status,
+                    error_type=exc.type,
+                )
             await self._fail(
                 job,
                 JobState.REJECTED,
@@ -545,7 +559,7 @@ class Worker:
         try:
             ref = await self._delivery.deliver_video(job, Path(job.file_path))
         except DeliveryError as exc:
-            if exc.retryable and job.attempts < MAX_POST_ATTEMPTS:
+            if exc.retryable and self._still_worth_posting(job, job.completed_at):
                 await self._retry_later(job, exc)
                 return
             self._transition(job, JobState.UNDELIVERABLE, level=logging.WARNING, error=exc)
@@ -588,7 +602,7 @@ class Worker:
             if ref is None:
                 ref = await self._delivery.deliver_failure(job, messages.job_outcome(job))
         except DeliveryError as exc:
-            if exc.retryable and job.attempts < MAX_POST_ATTEMPTS:
+            if exc.retryable and self._still_worth_posting(job, job.finished_at):
                 await self._retry_later(job, exc)
                 return
             event(log, logging.WARNING, "outcome could not be posted", **_fields(job), error=exc)
@@ -596,6 +610,33 @@ class Worker:
         await self.store.update(
             job.id, now=self.clock(), outcome_posted=1, delivery_ref=ref, next_attempt_at=None
         )
+
+    def _still_worth_posting(self, job: Job, since: float | None) -> bool:
+        # Time, not a count: a Discord outage of an hour must not turn videos undeliverable.
+        return self.clock() - (since or job.updated_at) < POST_RETRY_WINDOW
+
+    async def _give_up(self, job: Job, error: Exception) -> None:
+        """End a job whose step keeps failing on a bug: refund if no video, keep the file."""
+        detail = f"internal error: {type(error).__name__}"
+        if job.state in (JobState.COMPLETED, JobState.DELIVERING):
+            await self.store.finish(
+                job.id,
+                expect=[job.state],
+                state=JobState.UNDELIVERABLE,
+                credits="settled",
+                now=self.clock(),
+                error_code="undeliverable",
+                error_message=detail,
+                attempts=0,
+                next_attempt_at=self.clock(),
+            )
+        elif job.state.terminal:  # only the outcome message was left: stop trying
+            await self.store.update(
+                job.id, now=self.clock(), outcome_posted=1, next_attempt_at=None
+            )
+        else:
+            state = JobState.REJECTED if job.task_id is None else JobState.FAILED
+            await self._fail(job, state, "internal_error", detail, expect=[job.state])
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -634,7 +675,7 @@ class Worker:
         if exc is not None:
             event(
                 log,
-                logging.WARNING,
+                logging.ERROR if _operator_problem(exc) else logging.WARNING,
                 "step failed; retrying",
                 **_fields(job),
                 error=exc,
@@ -685,3 +726,8 @@ def _fields(job: Job, *, wrap: bool = False) -> dict[str, object]:
         "state": job.state,
     }
     return {"fields": fields} if wrap else fields
+
+
+def _operator_problem(exc: Exception) -> bool:
+    """Key refused, account out of credit, model not allowed: only the operator can fix it."""
+    return isinstance(exc, AuthenticationFailed | InsufficientQuota | PermissionDenied)

@@ -96,6 +96,7 @@ async def test_failed_job_exits_1_with_the_bot_message(tmp_path: Path) -> None:
         ["generate", "cat", "--out", "x.mp4", "--aspect-ratio", "4:3"],
         ["generate", "cat", "--out", "x.mp4", "--duration", "12"],
         ["generate", "cat", "--out", "x.mp4", "--image-url", "file:///etc/passwd"],
+        ["generate", "cat", "--out", "/etc/hostname/clip.mp4"],  # a folder that is a file
     ],
 )
 async def test_bad_input_exits_2_before_any_request(tmp_path: Path, args: list[str]) -> None:

@@ -77,7 +77,8 @@ async def make_job(store: JobStore, db: Database, state: JobState, file: Path, n
 
 def write(path: Path, size: int, mtime: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\0" * size)
+    with path.open("wb") as f:
+        f.truncate(size)  # sparse where the file system allows: only the size matters
     os.utime(path, (mtime, mtime))
 
 
@@ -104,15 +105,53 @@ async def test_retention_removes_old_and_excess_files_of_final_jobs_only(
     write(videos / "notes.txt", 10, now - 90 * DAY)  # not ours: never touched
     removed = await Retention(store, settings, clock).sweep()
     # Age removes job-1 and its copy (5 MiB + 10 bytes left); the 5 MiB bound then takes the
-    # oldest removable file. Files of unfinished jobs count towards the bound all the same.
-    assert sorted(p.name for p in removed) == ["job-1-9961472.mp4", "job-1.mp4", "job-3.mp4"]
+    # oldest removable file: not job-3, whose user was told the bot keeps it (undeliverable),
+    # but job-4. Files of unfinished jobs count towards the bound all the same.
+    assert sorted(p.name for p in removed) == ["job-1-9961472.mp4", "job-1.mp4", "job-4.mp4"]
     remaining = sorted(p.name for p in videos.iterdir())
-    assert remaining == ["job-2.mp4", "job-4.mp4", "job-5.mp4.part", "job-99.mp4", "notes.txt"]
+    assert remaining == ["job-2.mp4", "job-3.mp4", "job-5.mp4.part", "job-99.mp4", "notes.txt"]
     assert (await store.require(old_done)).file_path is None
-    assert (await store.require(mid_done)).file_path is None
+    assert (await store.require(mid_done)).file_path is not None
     assert (await store.require(old_pending)).file_path is not None
-    assert (await store.require(new_done)).file_path is not None
+    assert (await store.require(new_done)).file_path is None
     assert (await store.require(running)).file_path is not None
+
+
+async def test_retention_disk_bound_spares_copies_the_user_was_promised(
+    tmp_path: Path, db: Database, store: JobStore
+) -> None:
+    """Undeliverable videos and videos perhaps posted as a link go by age only."""
+    clock = FakeClock()
+    now = clock()
+    videos = tmp_path / "videos"
+    settings = make_settings(tmp_path, SORA_VIDEO_RETENTION_DAYS="7", SORA_MAX_DISK_MB="1")
+    mib = 1024 * 1024
+    big = await make_job(store, db, JobState.DELIVERED, videos / "job-1.mp4", now)
+    lost = await make_job(store, db, JobState.UNDELIVERABLE, videos / "job-2.mp4", now)
+    small = await make_job(store, db, JobState.DELIVERED, videos / "job-3.mp4", now)
+    await make_job(store, db, JobState.UNDELIVERABLE, videos / "job-4.mp4", now)
+    await make_job(store, db, JobState.DELIVERED, videos / "job-5.mp4", now)
+    write(videos / "job-1.mp4", 12 * mib, now - 2 * DAY)  # over 10 MiB: maybe a link post
+    write(videos / "job-1-4980736.mp4", 4 * mib, now - 2 * DAY)  # its re-encoded copy
+    write(videos / "job-2.mp4", mib, now - 3 * DAY)  # "a server admin can fetch it"
+    write(videos / "job-3.mp4", mib, now - 1 * DAY)  # uploaded: nothing promised
+    write(videos / "job-4.mp4", mib, now - 10 * DAY)  # promised, but past retention
+    write(videos / "job-5.mp4", 12 * mib, now - 10 * DAY)  # promised, but past retention
+    retention = Retention(store, settings, clock)
+    removed = await retention.sweep()
+    assert sorted(p.name for p in removed) == [
+        "job-1-4980736.mp4",
+        "job-3.mp4",
+        "job-4.mp4",
+        "job-5.mp4",
+    ]
+    assert sorted(p.name for p in videos.iterdir()) == ["job-1.mp4", "job-2.mp4"]
+    assert (await store.require(big)).file_path is not None
+    assert (await store.require(lost)).file_path is not None
+    assert (await store.require(small)).file_path is None
+    assert await retention.sweep() == []  # still over the bound: nothing more may go
+    clock.advance(6 * DAY)  # now past retention: age removes them
+    assert sorted(p.name for p in await retention.sweep()) == ["job-1.mp4", "job-2.mp4"]
 
 
 async def test_provider_spend_per_day(tmp_path: Path) -> None:

@@ -292,3 +292,32 @@ async def test_held_job_orphaned_by_a_crash_is_refunded_at_the_next_start(tmp_pa
     assert done.state is JobState.REJECTED and done.credit_state == "refunded"
     assert double.creates() == []
     assert [job_id for job_id, _ in delivery.failures] == [held.id]
+
+
+async def test_a_step_that_keeps_crashing_ends_its_job(tmp_path: Path) -> None:
+    class BrokenUpload(RecordingDelivery):
+        async def deliver_video(self, job: Job, path: Path) -> str:
+            raise RuntimeError("a bug in the front end")
+
+    delivery = BrokenUpload()
+    async with (
+        running_provider(task_seconds=0.2, estimated_time=1) as double,
+        running_core(tmp_path, double.base_url, delivery) as core,
+    ):
+        job = await core.jobs.submit(ALICE, OPTIONS)
+        done = await wait_terminal(core, job.id, timeout=30)
+    assert done.state is JobState.UNDELIVERABLE and done.error_code == "undeliverable"
+    assert done.file_path and Path(done.file_path).exists()  # kept for the user
+    assert [job_id for job_id, _ in delivery.failures] == [job.id]  # and they were told
+
+
+async def test_a_second_process_on_the_same_database_is_refused(tmp_path: Path) -> None:
+    from sora_bot.errors import ConfigError
+
+    async with running_provider() as double:
+        async with running_core(tmp_path, double.base_url, RecordingDelivery(), start=False):
+            with pytest.raises(ConfigError, match="DATABASE_PATH"):
+                async with running_core(tmp_path, double.base_url, RecordingDelivery()):
+                    pass
+        async with running_core(tmp_path, double.base_url, RecordingDelivery(), start=False):
+            pass  # free again once the first one is gone
