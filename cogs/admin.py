@@ -73,14 +73,14 @@ class AdminCog(commands.Cog):
                 Requester(guild_id, str(interaction.channel_id), str(member.id), roles)
             )
             await interaction.followup.send(
-                embed=render.member_embed(report, quota), ephemeral=True
+                embed=self._marked(render.member_embed(report, quota)), ephemeral=True
             )
             return
         usage = await self.usage_reports.guild(guild_id)
         overview = await self.policy.overview(guild_id)
         png = await asyncio.to_thread(daily_spend_png, usage.daily)
         await interaction.followup.send(
-            embed=render.usage_embed(usage, overview.daily_budget, chart=CHART_FILE),
+            embed=self._marked(render.usage_embed(usage, overview.daily_budget, chart=CHART_FILE)),
             file=discord.File(io.BytesIO(png), filename=CHART_FILE),
             ephemeral=True,
         )
@@ -90,7 +90,7 @@ class AdminCog(commands.Cog):
         """Allowances, budget, defaults, channels, blocks and the pause state."""
         overview = await self.policy.overview(str(interaction.guild_id))
         await interaction.response.send_message(
-            embed=render.settings_embed(overview), ephemeral=True
+            embed=self._marked(render.settings_embed(overview)), ephemeral=True
         )
 
     @admin.command(name="audit", description="Recent prompts and admin actions")
@@ -101,12 +101,17 @@ class AdminCog(commands.Cog):
         guild_id = str(interaction.guild_id)
         entries = await self.usage_reports.audit(guild_id, limit=AUDIT_LINES)
         file = discord.utils.MISSING
+        note = ""
         if csv:
             everything = await self.usage_reports.audit(guild_id, limit=CSV_ROWS)
-            data = audit_csv(everything)
-            file = discord.File(io.BytesIO(data), filename=f"sora-audit-{guild_id}.csv")
+            table = audit_csv(everything)  # capped to stay under Discord's upload limit
+            note = table.note
+            file = discord.File(io.BytesIO(table.data), filename=f"sora-audit-{guild_id}.csv")
         await interaction.followup.send(
-            embed=render.audit_embed(entries), file=file, ephemeral=True
+            note or discord.utils.MISSING,
+            embed=self._marked(render.audit_embed(entries)),
+            file=file,
+            ephemeral=True,
         )
 
     # -- pause ----------------------------------------------------------------------------
@@ -280,7 +285,7 @@ class AdminCog(commands.Cog):
         """List the guild's blocked terms (admins only)."""
         terms = await self.policy.terms(str(interaction.guild_id))
         embed = render.terms_embed([t.term for t in terms])
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.response.send_message(embed=self._marked(embed), ephemeral=True)
 
     # -- defaults -------------------------------------------------------------------------
 
@@ -338,10 +343,20 @@ class AdminCog(commands.Cog):
     def _ids(interaction: discord.Interaction) -> tuple[str, str]:
         return str(interaction.guild_id), str(interaction.user.id)
 
-    @staticmethod
-    async def _done(interaction: discord.Interaction, action: str, **details: object) -> None:
+    def _marked(self, embed: discord.Embed) -> discord.Embed:
+        """In simulation mode, say so in the embed's footer (every post must)."""
+        if self.bot.settings.simulate:
+            footer = embed.footer.text
+            embed.set_footer(
+                text=f"{messages.SIMULATION_TAG} · {footer}" if footer else messages.SIMULATION_TAG
+            )
+        return embed
+
+    async def _done(self, interaction: discord.Interaction, action: str, **details: object) -> None:
         await interaction.response.send_message(
-            messages.admin_done(action, **details),
+            messages.simulation_label(
+                messages.admin_done(action, **details), self.bot.settings.simulate
+            ),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

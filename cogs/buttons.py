@@ -108,7 +108,10 @@ class DeleteButton(JobButton, template=rf"sora:(?P<action>delete):{JOB_ID}"):
                 pass  # already gone: what was asked for
             except discord.HTTPException as exc:
                 raise UserFacingError(messages.button_delete_failed(exc.status)) from exc
-            await interaction.followup.send(messages.BUTTON_DELETED, ephemeral=True)
+            simulate = getattr(getattr(interaction.client, "settings", None), "simulate", False)
+            await interaction.followup.send(
+                messages.simulation_label(messages.BUTTON_DELETED, simulate), ephemeral=True
+            )
 
 
 DYNAMIC_ITEMS = (RemakeButton, RemixButton, DeleteButton)

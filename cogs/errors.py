@@ -66,6 +66,8 @@ async def reply_with_error(interaction: discord.Interaction[Any], error: BaseExc
     if text is None:
         log.error("%s failed", _what_failed(interaction), exc_info=error)
         text = GENERIC
+    settings = getattr(interaction.client, "settings", None)  # SoraBot's; absent on others
+    text = messages.simulation_label(text, bool(getattr(settings, "simulate", False)))
     try:
         if interaction.response.is_done():
             await interaction.followup.send(text, ephemeral=True)

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from sora_bot import messages
 from sora_bot.media import PreparedImage, prepare_image_async
 
 from .errors import UserFacingError
@@ -84,7 +85,11 @@ class VideoCog(commands.Cog):
     async def quota(self, interaction: discord.Interaction) -> None:
         """Show remaining credits, active jobs and the reset time (ephemeral)."""
         status = await self.jobs.quota(requester_of(interaction))
-        embed = discord.Embed(title="Your video credits", colour=discord.Colour.blurple())
+        embed = discord.Embed(
+            title="Your video credits",
+            description=messages.simulation_label("", self.bot.settings.simulate).strip() or None,
+            colour=discord.Colour.blurple(),
+        )
         used_percent = round(100 * status.used / status.allowance) if status.allowance else 100
         embed.add_field(
             name="Left today",
@@ -111,7 +116,9 @@ class VideoCog(commands.Cog):
         else:
             text = "\n".join(job_line(job) for job in recent)
         embed = discord.Embed(
-            title="Your recent videos", description=text[:4000], colour=discord.Colour.blurple()
+            title="Your recent videos",
+            description=messages.simulation_label(text[:4000], self.bot.settings.simulate),
+            colour=discord.Colour.blurple(),
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

@@ -164,7 +164,7 @@ class Credits:
                 conn,
                 "SELECT COALESCE(SUM(cost), 0) FROM jobs "
                 "WHERE guild_id = ? AND credit_day = ? "
-                "AND credit_state IN ('reserved', 'settled')",
+                "AND credit_state IN ('reserved', 'settled', 'waived')",  # waived: reset_day
                 (who.guild_id, day),
             )
         return QuotaStatus(

@@ -216,21 +216,27 @@ class GuildPolicy:
             await self.credits.grant_in(conn, guild_id, user_id, amount, reason=reason, by=actor)
 
     async def reset_day(self, guild_id: str, actor: str, user_id: str) -> int:
-        """Give back everything a member spent today (as a grant); returns the credits."""
-        async with self._action(guild_id, actor, "reset_user", target=user_id) as (conn, details):
-            async with conn.execute(
-                "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE guild_id = ? AND user_id = ? "
-                "AND credit_day = ? AND credit_state IN ('reserved', 'settled')",
+        """Give back everything a member spent today; returns the credits.
+
+        Each credit comes back exactly once: today's charged jobs (credits reserved or
+        settled) get ``credit_state = 'waived'``, which no longer counts against the member.
+        ``JobStore.finish`` only moves ``reserved`` credits, so a waived job that ends later is
+        neither settled nor refunded again, and a second reset finds nothing left to give.
+        (Granting the spent credits instead paid them twice: once by the grant, once by the
+        refund of a job that was in flight at the reset and then failed.) Waived jobs still
+        count towards the guild budget and in the usage reports, as before the reset.
+        """
+        async with (
+            self._action(guild_id, actor, "reset_user", target=user_id) as (conn, details),
+            conn.execute(
+                "UPDATE jobs SET credit_state = 'waived' WHERE guild_id = ? AND user_id = ? "
+                "AND credit_day = ? AND credit_state IN ('reserved', 'settled') RETURNING cost",
                 (guild_id, user_id, utc_day(self.clock())),
-            ) as cur:
-                row = await cur.fetchone()
-            spent = int(row[0]) if row else 0
-            details["credits"] = spent
-            if spent:
-                await self.credits.grant_in(
-                    conn, guild_id, user_id, spent, reason="reset", by=actor
-                )
-        return spent
+            ) as cur,
+        ):
+            given = sum(int(r[0]) for r in await cur.fetchall())
+            details["credits"] = given
+        return given
 
     async def set_budget(self, guild_id: str, actor: str, credits: int | None) -> None:
         """The guild's daily budget (0: none; None: the bot's default)."""

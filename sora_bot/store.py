@@ -354,10 +354,19 @@ class JobStore:
     async def use_callback(self, token_hash: str, *, now: float, wake_at: float) -> Job | None:
         """Spend a callback token once: bring the job's next step forward to ``wake_at``.
 
-        Returns the job, or None for an unknown, used or finished job's token. One statement,
-        so two concurrent calls with the same token cannot both succeed.
+        Returns the job, or None for an unknown, used or finished job's token. Anyone can
+        call the endpoint, so a miss costs one indexed read and never a write transaction;
+        the write is one conditional statement, so two concurrent calls with the same token
+        cannot both succeed.
         """
         states = [s.value for s in IN_FLIGHT_STATES]
+        hit = await self.db.fetchone(
+            "SELECT 1 FROM jobs WHERE callback_hash = ? AND callback_at IS NULL "
+            f"AND state IN ({_placeholders(states)})",
+            (token_hash, *states),
+        )
+        if hit is None:
+            return None
         async with (
             self.db.transaction() as conn,
             conn.execute(

@@ -14,7 +14,9 @@ from .database import Database
 from .models import JobState
 from .store import Job
 
-CHARGED = "credit_state IN ('reserved', 'settled')"
+# Waived: given back to the member by an admin's reset of their day (GuildPolicy.reset_day).
+CHARGED_STATES = ("reserved", "settled", "waived")
+CHARGED = f"credit_state IN {CHARGED_STATES}"
 CHART_DAYS = 14
 # Jobs are grouped by how they ended; every unfinished state counts as "in progress".
 OUTCOMES = {
@@ -24,11 +26,14 @@ OUTCOMES = {
     JobState.UNDELIVERABLE.value: "not posted",
 }
 CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The audit CSV must fit Discord's smallest upload limit (10 MiB), with room to spare.
+CSV_MAX_BYTES = 8 * 1024 * 1024
+CSV_MAX_TEXT = 500  # characters of a prompt (or an admin action's details) in the CSV
 
 
 @dataclass(frozen=True, slots=True)
 class Spend:
-    """Credits charged (reserved or settled) over today, 7 and 30 days (UTC days)."""
+    """Credits charged (reserved, settled or waived) over today, 7 and 30 days (UTC days)."""
 
     today: int
     week: int
@@ -53,6 +58,32 @@ class MemberUsage:
     spend: Spend
     outcomes: dict[str, int]
     recent: list[Job]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCsv:
+    """The audit CSV file and what had to be left out for it to stay uploadable."""
+
+    data: bytes
+    rows: int  # entries in the file (the newest ones)
+    total: int  # entries asked for
+    shortened: int  # texts cut to CSV_MAX_TEXT characters
+
+    @property
+    def note(self) -> str:
+        """What the admin should know about the file ("" when it has everything in full)."""
+        notes = []
+        if self.rows < self.total:
+            notes.append(
+                f"The CSV holds the newest {self.rows} of {self.total} entries, "
+                "to stay under Discord's upload limit."
+            )
+        if self.shortened:
+            notes.append(
+                f"{self.shortened} prompts or details longer than {CSV_MAX_TEXT} characters "
+                "were cut (marked …)."
+            )
+        return " ".join(notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +166,7 @@ class UsageReports:
                 kind="job",
                 actor_id=str(r["user_id"]),
                 action=outcome_of(str(r["state"])),
-                cost=int(r["cost"]) if r["credit_state"] in ("reserved", "settled") else 0,
+                cost=int(r["cost"]) if r["credit_state"] in CHARGED_STATES else 0,
                 text=str(r["prompt"]),
                 job_id=int(r["id"]),
             )
@@ -184,13 +215,35 @@ def outcome_of(state: str) -> str:
     return OUTCOMES.get(state, "in progress")
 
 
-def audit_csv(entries: Iterable[AuditEntry]) -> bytes:
-    """The audit as a UTF-8 CSV file (with BOM, so spreadsheets read accents correctly)."""
+def audit_csv(
+    entries: Iterable[AuditEntry],
+    *,
+    max_bytes: int = CSV_MAX_BYTES,
+    max_text: int = CSV_MAX_TEXT,
+) -> AuditCsv:
+    """The audit as a UTF-8 CSV file (with BOM, so spreadsheets read accents correctly).
+
+    Texts are cut to ``max_text`` characters and, ``entries`` being newest first, rows are
+    added until the next one would take the file past ``max_bytes``.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["time_utc", "kind", "user_id", "action", "credits", "job_id", "text"])
+    chunks = [out.getvalue().encode("utf-8-sig")]
+    size = len(chunks[0])
+    rows = total = shortened = 0
+    full = False
     for entry in entries:
+        total += 1
+        if full:
+            continue
         when = dt.datetime.fromtimestamp(entry.at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        text = entry.text
+        cut = len(text) > max_text
+        if cut:
+            text = text[: max_text - 1] + "…"
+        out.seek(0)
+        out.truncate()
         writer.writerow(
             [
                 when,
@@ -199,10 +252,18 @@ def audit_csv(entries: Iterable[AuditEntry]) -> bytes:
                 entry.action,
                 "" if entry.cost is None else entry.cost,
                 "" if entry.job_id is None else entry.job_id,
-                _cell(entry.text),
+                _cell(text),
             ]
         )
-    return out.getvalue().encode("utf-8-sig")
+        line = out.getvalue().encode("utf-8")
+        if size + len(line) > max_bytes:
+            full = True
+            continue
+        chunks.append(line)
+        size += len(line)
+        rows += 1
+        shortened += cut
+    return AuditCsv(b"".join(chunks), rows=rows, total=total, shortened=shortened)
 
 
 def details_text(details_json: str) -> str:

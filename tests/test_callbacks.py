@@ -7,15 +7,20 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
+import pytest
 
+from sora_bot.callbacks import CallbackServer, RateLimiter
 from sora_bot.core import Core
+from sora_bot.database import Database
 from sora_bot.models import JobState, Requester, VideoOptions
 from sora_bot.services import Services, running_services
-from sora_bot.worker import token_hash
+from sora_bot.store import JobStore
+from sora_bot.worker import Worker, token_hash
 from tests.engine import running_core
-from tests.fakes import RecordingDelivery
+from tests.fakes import FakeClock, RecordingDelivery
 from tests.provider_double import ProviderDouble, running_provider
 
 ALICE = Requester("g1", "c1", "alice")
@@ -148,3 +153,65 @@ async def test_callback_delivers_well_before_the_next_poll(tmp_path: Path) -> No
     assert took < 5, took  # the safety-net poll would have come after 30 s
     assert len(polls) == 1  # only the re-read the callback asked for
     assert double.callbacks_sent[0][1] == 200
+
+
+@asynccontextmanager
+async def serving(store: JobStore, limiter: RateLimiter | None = None) -> AsyncIterator[str]:
+    """The callback endpoint alone (no worker: nothing here may reach it); yields its base."""
+    server = CallbackServer(
+        store=store,
+        worker=cast(Worker, None),
+        clock=time.time,
+        host="127.0.0.1",
+        port=0,
+        limiter=limiter,
+    )
+    await server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}/sora-cb"
+    finally:
+        await server.stop()
+
+
+async def test_malformed_token_is_refused_without_touching_the_database(
+    db: Database, store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used: list[str] = []
+    for name in ("fetchone", "fetchall", "execute", "transaction"):
+        original = getattr(db, name)
+
+        def spy(*args: Any, _original: Any = original, _name: str = name, **kw: Any) -> Any:
+            used.append(_name)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(db, name, spy)
+    async with serving(store) as base, aiohttp.ClientSession() as http:
+        for bad in ("x" * 42, "x" * 44, "x" * 42 + "~", "x" * 42 + "%21", "x" * 500):
+            async with http.post(f"{base}/{bad}", json={}) as resp:
+                assert resp.status == 404, bad
+        async with http.post(f"{base}/", json={}) as resp:
+            assert resp.status == 404
+        assert used == []
+        # Well-formed but unknown: one indexed read, no write transaction under the lock.
+        async with http.post(f"{base}/{'x' * 43}", json={}) as resp:
+            assert resp.status == 404
+    assert used == ["fetchone"]
+
+
+async def test_callback_flood_is_rate_limited_per_client(store: JobStore) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rate=1.0, burst=3, clock=clock)
+    async with serving(store, limiter) as base, aiohttp.ClientSession() as http:
+        statuses = []
+        for _ in range(5):
+            async with http.post(f"{base}/{'x' * 43}", json={}) as resp:
+                statuses.append(resp.status)
+                retry_after = resp.headers.get("Retry-After")
+        assert statuses == [404, 404, 404, 429, 429]
+        assert retry_after == "1"
+        clock.advance(1.0)  # one call's worth refilled
+        async with http.post(f"{base}/{'x' * 43}", json={}) as resp:
+            assert resp.status == 404
+    # Each client has its own bucket.
+    assert limiter.take("10.0.0.2") == 0.0
+    assert limiter.take("127.0.0.1") > 0

@@ -10,7 +10,7 @@ from sora_bot.credits import CreditRefused, Credits
 from sora_bot.database import Database
 from sora_bot.errors import InvalidInput
 from sora_bot.jobs import JobService
-from sora_bot.models import Requester, VideoOptions
+from sora_bot.models import JobState, Requester, VideoOptions
 from sora_bot.policy import GuildPolicy, PolicyRefused
 from sora_bot.store import JobStore
 from tests.conftest import make_settings
@@ -176,6 +176,40 @@ async def test_grant_and_reset_day(policy: GuildPolicy, jobs: JobService) -> Non
     await policy.grant(G, ADMIN, "alice", 10, "contest winner")
     assert (await jobs.quota(ALICE)).remaining == 40
     assert await policy.reset_day(G, ADMIN, "nobody") == 0
+
+
+async def test_reset_gives_each_credit_back_once(
+    policy: GuildPolicy, jobs: JobService, store: JobStore, clock: FakeClock
+) -> None:
+    """Allowance 30: credits in flight at the reset are not refunded again when the job ends."""
+    fifteen = VideoOptions("x", duration=15, remove_watermark=False)
+    first = await jobs.submit(ALICE, fifteen)
+    second = await jobs.submit(ALICE, fifteen)
+    assert (await jobs.quota(ALICE)).remaining == 0
+    assert await policy.reset_day(G, ADMIN, "alice") == 30
+    assert (await jobs.quota(ALICE)).remaining == 30
+    for job in (first, second):
+        assert await store.finish(
+            job.id, expect=[job.state], state=JobState.FAILED, credits="refunded", now=clock()
+        )
+    assert (await jobs.quota(ALICE)).remaining == 30  # not 60
+    assert (await store.require(first.id)).credit_state == "waived"
+
+    # Settled credits come back too, in-flight ones stay given back when the job succeeds,
+    # and a second reset has nothing left to give.
+    bob = Requester(G, "c1", "bob")
+    done = await jobs.submit(bob, fifteen)
+    await store.finish(
+        done.id, expect=[done.state], state=JobState.DELIVERED, credits="settled", now=clock()
+    )
+    later = await jobs.submit(bob, fifteen)
+    assert await policy.reset_day(G, ADMIN, "bob") == 30
+    await store.finish(
+        later.id, expect=[later.state], state=JobState.DELIVERED, credits="settled", now=clock()
+    )
+    assert (await jobs.quota(bob)).remaining == 30
+    assert await policy.reset_day(G, ADMIN, "bob") == 0
+    assert (await jobs.quota(bob)).remaining == 30
 
 
 async def test_budget_none_zero_and_value(tmp_path: Path, db: Database, store: JobStore) -> None:

@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 from sora_bot.models import JobState
-from tests.bot_harness import bot_messages, finished, running_bot, wait_job
+from tests.bot_harness import (
+    answer_text,
+    answered,
+    bot_messages,
+    finished,
+    running_bot,
+    wait_job,
+)
 from tests.discord_double import DiscordDouble, Message
 from tests.provider_double import ProviderDouble
 from tests.test_cli import run_cli
@@ -49,6 +56,34 @@ async def test_every_simulated_post_says_it_is_a_simulation(
     posted = bot_messages(discord)
     assert len(posted) >= 4  # two status messages, a video, a failure
     assert [m.id for m in posted if not says_simulation(m)] == []
+
+
+async def test_ephemeral_answers_say_it_is_a_simulation(
+    tmp_path: Path, discord: DiscordDouble, provider: ProviderDouble
+) -> None:
+    """/quota, /jobs and an error reply (here: not enough credits) say so too."""
+    async with running_bot(tmp_path, discord, provider, **SIMULATE, SORA_DAILY_CREDITS="5"):
+        quota = await discord.invoke("quota")
+        await quota.wait(lambda h: h.original is not None)
+        jobs = await discord.invoke("jobs")
+        await jobs.wait(lambda h: h.original is not None)
+        refused = await discord.invoke("video", {"prompt": "a lighthouse at night"})
+        await refused.wait(answered)
+    for handle in (quota, jobs):
+        assert handle.ephemeral and handle.original is not None
+        assert says_simulation(handle.original), handle.original.embeds
+    assert "credits" in answer_text(refused) and "simulat" in answer_text(refused).lower()
+    assert provider.requests == []
+
+
+async def test_admin_answers_say_it_is_a_simulation(
+    tmp_path: Path, discord: DiscordDouble, provider: ProviderDouble
+) -> None:
+    from tests.test_admin_e2e import admin
+
+    async with running_bot(tmp_path, discord, provider, **SIMULATE):
+        answers = [await admin(discord, "settings"), await admin(discord, "pause")]
+    assert [m.id for m in answers if not says_simulation(m)] == []
 
 
 async def test_cli_generates_without_a_key(tmp_path: Path) -> None:

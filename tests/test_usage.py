@@ -12,7 +12,7 @@ from sora_bot.database import Database
 from sora_bot.models import JobState, Requester, VideoOptions
 from sora_bot.policy import GuildPolicy
 from sora_bot.store import JobStore
-from sora_bot.usage import AuditEntry, UsageReports, audit_csv
+from sora_bot.usage import CSV_MAX_BYTES, CSV_MAX_TEXT, AuditEntry, UsageReports, audit_csv
 from tests.fakes import FakeClock
 
 DAY = 86400.0
@@ -119,7 +119,9 @@ def test_csv_round_trips_and_defuses_formulas() -> None:
         AuditEntry(1_790_000_100.0, "admin", "9", "grant", None, '{"credits": 5}'),
         AuditEntry(1_790_000_200.0, "job", "43", "failed", 0, 'crème, "brûlée"\nline 2', 8),
     ]
-    data = audit_csv(entries)
+    table = audit_csv(entries)
+    data = table.data
+    assert (table.rows, table.total, table.shortened, table.note) == (3, 3, 0, "")
     assert data.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets read UTF-8 accents
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0] == ["time_utc", "kind", "user_id", "action", "credits", "job_id", "text"]
@@ -134,6 +136,28 @@ def test_csv_round_trips_and_defuses_formulas() -> None:
     ]
     assert rows[2][4:6] == ["", ""] and rows[2][6] == '{"credits": 5}'
     assert rows[3][6] == 'crème, "brûlée"\nline 2'
+
+
+def test_worst_case_csv_stays_uploadable() -> None:
+    """5000 entries of 5000-character prompts in 4-byte characters."""
+    nasty = "😀" * 5000
+    entries = [
+        AuditEntry(1_790_000_000.0 - n, "job", "1" * 20, "delivered", 15, nasty, 10**9 + n)
+        for n in range(5000)
+    ]
+    table = audit_csv(entries)
+    assert len(table.data) <= CSV_MAX_BYTES < 10 * 1024 * 1024
+    assert 0 < table.rows < table.total == 5000 and table.shortened == table.rows
+    assert f"newest {table.rows} of 5000" in table.note and "cut" in table.note
+    rows = list(csv.reader(io.StringIO(table.data.decode("utf-8-sig"))))
+    assert len(rows) == table.rows + 1
+    assert rows[1][5] == str(10**9) and rows[-1][5] == str(10**9 + table.rows - 1)  # newest
+    assert len(rows[1][6]) == CSV_MAX_TEXT and rows[1][6].endswith("…")
+    # Quotes (doubled in CSV) and ASCII: every row fits, only the texts are cut.
+    quotes = '"x' * 2500
+    plain = [AuditEntry(1.0, "job", "1", "failed", 0, quotes, n) for n in range(5000)]
+    table = audit_csv(plain)
+    assert table.rows == 5000 and len(table.data) <= CSV_MAX_BYTES
 
 
 def test_chart_is_a_png_of_the_expected_size() -> None:
