@@ -63,7 +63,10 @@ def usage_embed(usage: GuildUsage, budget: int | None, *, chart: str | None) -> 
     )
     if chart:
         embed.set_image(url=f"attachment://{chart}")
-    embed.set_footer(text="Days are UTC. Credits count reserved and settled jobs, not refunds.")
+    embed.set_footer(
+        text="Days are UTC. Credits count what members were charged "
+        "(days reset by an admin included), not refunds."
+    )
     return embed
 
 

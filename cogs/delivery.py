@@ -29,6 +29,7 @@ EDIT_INTERVAL = 6.0  # seconds between two edits of one status message (latest v
 LINK_LIFETIME = 24 * 3600  # the provider's result links live 24 hours
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 UPLOAD_TRIES = 3
+SEARCH_MARGIN = 60.0  # seconds of clock skew allowed when searching for an earlier post
 HISTORY_SEARCH = 500  # messages read after the request when looking for an earlier post
 MAX_LINK_CHARS = 1200  # a longer result link would not fit a message with its text
 SIZE_MARGIN = 0.95  # stay under the limit: multipart overhead, rounding
@@ -155,11 +156,12 @@ class DiscordDelivery:
         await self._ready()
         marker = job_marker(job)
         me = self.client.user
-        # Only messages posted after the request can be its outcome: search from there.
+        # The outcome can only have been posted once the job reached its last step (the
+        # video downloaded, or the failure recorded): search from then, less a margin.
+        reached = job.completed_at or job.finished_at or job.created_at
+        start = max(job.created_at, reached - SEARCH_MARGIN)
         since = discord.Object(
-            discord.utils.time_snowflake(
-                datetime.datetime.fromtimestamp(job.created_at, datetime.UTC)
-            )
+            discord.utils.time_snowflake(datetime.datetime.fromtimestamp(start, datetime.UTC))
         )
         for channel_id in self._targets(job):
             channel = self.client.get_partial_messageable(channel_id)

@@ -239,11 +239,10 @@ class JobStore:
         return [Job.from_row(r) for r in rows]
 
     async def count_in_flight(self) -> int:
-        """Jobs currently holding a provider slot (a finished task only waiting for its
-        download does not: the provider is done with it)."""
+        """Jobs currently holding a provider slot (until their video is on disk: a full disk
+        must hold back new submissions rather than pile up billed tasks)."""
         row = await self.db.fetchone(
-            f"SELECT COUNT(*) FROM jobs WHERE state IN ({_placeholders(IN_FLIGHT_STATES)}) "
-            "AND video_url IS NULL",
+            f"SELECT COUNT(*) FROM jobs WHERE state IN ({_placeholders(IN_FLIGHT_STATES)})",
             IN_FLIGHT_STATES,
         )
         return int(row[0]) if row else 0
@@ -306,8 +305,11 @@ class JobStore:
                 conn, job_id, expect=expect, now=now, state=state, finished_at=now, **fields
             )
             if moved:
+                # A job waived by an admin's reset that then fails is refunded like any other
+                # (the member's own spend counts neither state, so nothing comes back twice).
+                held = "('reserved', 'waived')" if credits == "refunded" else "('reserved')"
                 await conn.execute(
-                    "UPDATE jobs SET credit_state = ? WHERE id = ? AND credit_state = 'reserved'",
+                    f"UPDATE jobs SET credit_state = ? WHERE id = ? AND credit_state IN {held}",
                     (credits, job_id),
                 )
             return moved

@@ -72,6 +72,8 @@ class Worker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._claimed: set[int] = set()  # moved to "submitting" by this process
+        self._crashes: dict[int, int] = {}  # consecutive unexpected errors per job
+        self._stopped = False
         self._started_at: float | None = None  # when start() ran (None: driven by run_once)
         self._positions: dict[int, int] = {}  # last queue place told to each queued job
         self._loop_task: asyncio.Task[None] | None = None
@@ -94,6 +96,8 @@ class Worker:
         """Start the loop; it first resumes every unfinished job found in the database."""
         if self.delivery is None:
             raise RuntimeError("Worker.delivery must be set before the worker starts")
+        if self._stopped:  # a shutdown came first (e.g. a signal during start-up)
+            return
         self._started_at = self.clock()
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="sora-worker")
@@ -120,6 +124,7 @@ class Worker:
         Every state is committed before its side effect, so a cancelled step is resumed
         (or, for an interrupted submission, refunded) at the next start.
         """
+        self._stopped = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -234,10 +239,16 @@ class Worker:
             raise
         except Exception as exc:
             log.exception("unexpected error in a job step", extra=_fields(job, wrap=True))
-            if job.attempts + 1 >= MAX_UNEXPECTED_FAILURES:
-                await self._give_up(job, exc)
-            else:
-                await self._retry_later(job, None)
+            crashes = self._crashes[job.id] = self._crashes.get(job.id, 0) + 1
+            # The step may have moved the job on before it raised: act on the row as it is.
+            current = await self.store.get(job.id)
+            if current is not None and crashes >= MAX_UNEXPECTED_FAILURES:
+                self._crashes.pop(job.id, None)
+                await self._give_up(current, exc)
+            elif current is not None and not (current.state.terminal and current.outcome_posted):
+                await self._retry_later(current, None)
+        else:
+            self._crashes.pop(job.id, None)
         if job.id in self._rewake:  # a callback arrived while this step ran: look again now
             self._rewake.discard(job.id)
             await self.store.update(

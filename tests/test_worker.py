@@ -274,7 +274,7 @@ async def test_queue_is_fair_and_announces_positions(tmp_path: Path) -> None:
         burst = [await core.jobs.submit(ALICE, OPTIONS) for _ in range(3)]
         late = await core.jobs.submit(bob, OPTIONS)
         core.worker.start()
-        done = [await wait_terminal(core, j.id) for j in [*burst, late]]
+        done = [await wait_terminal(core, j.id, timeout=30) for j in [*burst, late]]
     order = sorted(done, key=lambda j: j.submitted_at or 0)
     # Alice's burst came first, but Bob's single job goes right after her first one.
     assert [j.id for j in order] == [burst[0].id, late.id, burst[1].id, burst[2].id]
