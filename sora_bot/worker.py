@@ -44,6 +44,8 @@ POLLING = (JobState.SUBMITTED, JobState.RUNNING)
 ACCEPTED_GRACE = 300.0  # seconds a front end may take to prepare a held job before it is dropped
 LINK_LIFETIME = 23 * 3600.0  # result links die after 24 h; stop retrying a download before that
 POST_RETRY_WINDOW = 6 * 3600.0  # seconds to keep retrying a post through a Discord outage
+MAX_SUBMIT_REQUEUES = 8  # a busy provider: tries (each with client retries) before refusing;
+# counted, not timed, so time spent waiting in the queue never cuts them short
 MAX_UNEXPECTED_FAILURES = 5  # a step that keeps raising a bug ends its job instead of looping
 MAX_DOWNLOAD_ATTEMPTS = 8
 QUEUE_RECHECK = 5.0  # seconds between looks at a full queue (freed slots wake it sooner)
@@ -298,7 +300,7 @@ class Worker:
             )
             return
         except SoraAPIError as exc:
-            if exc.retryable and self.clock() - job.created_at < self.settings.job_timeout:
+            if exc.retryable and job.attempts < MAX_SUBMIT_REQUEUES:
                 await self._requeue(job, exc)
                 return
             if _operator_problem(exc):
@@ -319,7 +321,7 @@ class Worker:
             )
             return
         except ProviderError as exc:  # transport trouble before anything was sent
-            if self.clock() - job.created_at < self.settings.job_timeout:
+            if job.attempts < MAX_SUBMIT_REQUEUES:
                 await self._requeue(job, exc)
                 return
             await self._fail(
