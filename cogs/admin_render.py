@@ -61,6 +61,13 @@ def usage_embed(usage: GuildUsage, budget: int | None, *, chart: str | None) -> 
     embed.add_field(
         name="Top members (30 days)", value="\n".join(lines) or "Nobody yet.", inline=False
     )
+    billed = sum(day.provider_credits for day in usage.provider)
+    sent = sum(day.jobs for day in usage.provider)
+    embed.add_field(
+        name="Provider bill (30 days)",
+        value=f"{billed:g} provider credits reserved for {sent} job(s) sent to Sora-2",
+        inline=False,
+    )
     if chart:
         embed.set_image(url=f"attachment://{chart}")
     embed.set_footer(

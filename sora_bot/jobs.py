@@ -117,10 +117,6 @@ class JobService:
         """The job with this id, or None (front ends act on jobs named by a button)."""
         return await self.store.get(job_id)
 
-    async def set_front_ref(self, job_id: int, front_ref: Mapping[str, Any]) -> None:
-        """Store the front end's references (message and thread ids) on the job."""
-        await self.store.update(job_id, now=self.clock(), front_ref=dict(front_ref))
-
     async def quota(self, requester: Requester) -> QuotaStatus:
         """The requester's credits and active jobs today."""
         return await self.credits.status(requester)

@@ -11,7 +11,7 @@ from typing import Any
 import aiosqlite
 
 from .database import Database
-from .models import ACTIVE_STATES, JobState, Requester, VideoOptions
+from .models import JobState, Requester, VideoOptions
 
 IN_FLIGHT_STATES = (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
 
@@ -252,14 +252,6 @@ class JobStore:
         rows = await self.db.fetchall(
             "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
             (guild_id, user_id, limit),
-        )
-        return [Job.from_row(r) for r in rows]
-
-    async def unfinished(self) -> list[Job]:
-        """Every job that is not in a terminal state."""
-        rows = await self.db.fetchall(
-            f"SELECT * FROM jobs WHERE state IN ({_placeholders(ACTIVE_STATES)}) ORDER BY id",
-            [s.value for s in ACTIVE_STATES],
         )
         return [Job.from_row(r) for r in rows]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .credits import utc_day
 from .database import Database
 from .models import JobState
-from .store import Job
+from .store import DailySpend, Job, JobStore
 
 # Waived: given back to the member by an admin's reset of their day (GuildPolicy.reset_day).
 CHARGED_STATES = ("reserved", "settled", "waived")
@@ -48,6 +48,7 @@ class GuildUsage:
     outcomes: dict[str, int]
     top_users: list[tuple[str, int, int]]  # user id, credits, jobs (30 days)
     daily: list[tuple[str, int]]  # (day, credits) for the last CHART_DAYS days, oldest first
+    provider: list[DailySpend]  # the provider's own credits per day (30 days), for the bill
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class UsageReports:
     def __init__(self, db: Database, clock: Callable[[], float]) -> None:
         self.db = db
         self.clock = clock
+        self.store = JobStore(db)
 
     def _day(self, days_ago: int) -> str:
         moment = dt.datetime.fromtimestamp(self.clock(), dt.UTC) - dt.timedelta(days=days_ago)
@@ -131,6 +133,7 @@ class UsageReports:
             outcomes=await self._outcomes("guild_id = ?", (guild_id,)),
             top_users=[(str(r[0]), int(r[1]), int(r[2])) for r in top_rows],
             daily=[(day, by_day.get(day, 0)) for day in days],
+            provider=await self.store.provider_spend(guild_id=guild_id, since_day=month),
         )
 
     async def member(self, guild_id: str, user_id: str, *, limit: int = 10) -> MemberUsage:

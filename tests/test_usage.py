@@ -77,6 +77,16 @@ async def test_guild_spend_outcomes_and_top_users(reports: UsageReports) -> None
     assert (await reports.guild("other")).spend.month == 0
 
 
+async def test_guild_usage_carries_the_provider_bill(
+    reports: UsageReports, credits: Credits, store: JobStore, clock: FakeClock
+) -> None:
+    job = await credits.reserve(Requester(G, "c1", "alice"), VideoOptions("a fox"), 10)
+    await store.update(job.id, now=clock.now, task_id="task-1", provider_credits=7.5)
+    usage = await reports.guild(G)
+    assert [(d.jobs, d.provider_credits) for d in usage.provider] == [(1, 7.5)]
+    assert (await reports.guild("other")).provider == []
+
+
 @pytest.mark.usefixtures("history")
 async def test_member_history(reports: UsageReports) -> None:
     bob = await reports.member(G, "bob")
