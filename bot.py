@@ -17,12 +17,11 @@ import yarl
 from discord.ext import commands
 
 from cogs import EXTENSIONS
-from cogs.buttons import DYNAMIC_ITEMS
 from cogs.delivery import DiscordDelivery
 from cogs.errors import SoraTree
 from sora_bot.core import Core, open_core
 from sora_bot.errors import ConfigError
-from sora_bot.logs import configure_logging
+from sora_bot.infra.logs import configure_logging
 from sora_bot.services import running_services
 from sora_bot.settings import Settings, load_settings
 
@@ -31,11 +30,13 @@ SHUTDOWN_GRACE = 35.0  # seconds for running job steps (a create POST may take 3
 
 
 class SoraBot(commands.Bot):
-    """The bot: built with the core injected; cogs are loaded in ``setup_hook``."""
+    """The bot. Its Discord delivery exists from construction, because the core's worker is
+    built around it; the core itself is handed over by ``start_with`` and reached by cogs
+    through ``cogs.context``. Cogs are loaded in ``setup_hook``."""
 
-    def __init__(
-        self, *, core: Core, settings: Settings, force_sync: bool = False, **options: Any
-    ) -> None:
+    core: Core
+
+    def __init__(self, *, settings: Settings, force_sync: bool = False, **options: Any) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents(guilds=True),
@@ -45,7 +46,6 @@ class SoraBot(commands.Bot):
             help_command=None,
             **options,
         )
-        self.core = core
         self.settings = settings
         self.force_sync = force_sync
         self.delivery = DiscordDelivery(
@@ -53,14 +53,16 @@ class SoraBot(commands.Bot):
         )
 
     async def setup_hook(self) -> None:
-        """Load cogs, register the result buttons, sync commands when changed, start the worker."""
+        """Load cogs (result buttons included), sync commands when changed, start the worker."""
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        # Buttons on posts from before this start are routed by their custom id (job id).
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.sync_commands_if_changed()
-        self.core.worker.delivery = self.delivery
         self.core.worker.start()
+
+    async def start_with(self, core: Core, token: str) -> None:
+        """Log in and run with ``core`` (built around ``self.delivery``) until closed."""
+        self.core = core
+        await self.start(token)
 
     async def sync_commands_if_changed(self) -> None:
         """Sync application commands only when their definition changed (Discord caps creates)."""
@@ -98,8 +100,11 @@ async def run(settings: Settings, *, force_sync: bool) -> None:
     """Own the session, database and core for the bot's lifetime; stop on SIGINT/SIGTERM."""
     token = settings.require_discord_token()
     point_discord_at(settings)
-    async with aiohttp.ClientSession() as session, open_core(settings, session) as core:
-        bot = SoraBot(core=core, settings=settings, force_sync=force_sync)
+    bot = SoraBot(settings=settings, force_sync=force_sync)
+    async with (
+        aiohttp.ClientSession() as session,
+        open_core(settings, session, bot.delivery) as core,
+    ):
         stopping: list[asyncio.Task[None]] = []
 
         async def shutdown() -> None:
@@ -122,7 +127,7 @@ async def run(settings: Settings, *, force_sync: bool) -> None:
             return bot.is_ready() and not bot.is_closed()
 
         async with running_services(core, gateway_connected=gateway_connected), bot:
-            await bot.start(token)
+            await bot.start_with(core, token)
         await asyncio.gather(*stopping)
         # Every job state is already committed, so the next start resumes.
 

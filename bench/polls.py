@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from sora_bot.models import Requester, TaskStatus, VideoOptions
-from sora_bot.provider import ProviderClient
+from sora_bot.provider.client import ProviderClient
 from tests.engine import running_core
 from tests.fakes import FakeClock, RecordingDelivery
 from tests.provider_double import running_provider

@@ -23,7 +23,7 @@ import aiohttp
 from bench.load import CountingDelivery
 from bench.servers import PRELOADED, serving
 from sora_bot.core import open_core
-from sora_bot.database import Database
+from sora_bot.storage.database import Database
 from tests.conftest import make_settings
 
 

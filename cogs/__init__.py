@@ -1,3 +1,3 @@
 """The Discord layer: slash-command cogs and the adapter that posts job outcomes."""
 
-EXTENSIONS = ("cogs.video", "cogs.admin")
+EXTENSIONS = ("cogs.commands.video", "cogs.commands.admin", "cogs.buttons")

@@ -14,14 +14,13 @@ from pathlib import Path
 import aiohttp
 import discord
 
+from cogs.buttons.views import delivered_view, failed_view
+from cogs.render.status import job_marker, status_embed
 from sora_bot import messages
-from sora_bot.delivery import DeliveryError
+from sora_bot.engine.delivery import DeliveryError
 from sora_bot.media import MediaError, shrink_video
 from sora_bot.models import JobState
-from sora_bot.store import Job
-
-from .buttons import delivered_view, failed_view
-from .render import job_marker, status_embed
+from sora_bot.storage.jobs import Job
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@ from typing import Any, cast
 import discord
 from discord import app_commands
 
+from cogs.context import settings_of
 from sora_bot import messages
-from sora_bot.credits import CreditRefused
 from sora_bot.errors import InvalidInput
+from sora_bot.rules.credits import CreditRefused
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,14 @@ async def reply_with_error(interaction: discord.Interaction[Any], error: BaseExc
     """Tell the user, ephemerally, what went wrong; log the traceback of anything unexpected.
 
     Used by the command tree's ``on_error`` and, for dynamic items and modals (which do not pass
-    through it), by ``cogs.remake.answering``.
+    through it), by ``cogs.buttons.remake.answering``.
     """
     text = text_for(error)
     if text is None:
         log.error("%s failed", _what_failed(interaction), exc_info=error)
         text = GENERIC
-    settings = getattr(interaction.client, "settings", None)  # SoraBot's; absent on others
-    text = messages.simulation_label(text, bool(getattr(settings, "simulate", False)))
+    settings = settings_of(interaction)  # absent on a client without a core
+    text = messages.simulation_label(text, bool(settings and settings.simulate))
     try:
         if interaction.response.is_done():
             await interaction.followup.send(text, ephemeral=True)

@@ -9,16 +9,15 @@ from typing import TYPE_CHECKING, Literal
 import aiohttp
 import discord
 
+from cogs.errors import UserFacingError
+from cogs.render.status import status_embed
 from sora_bot import messages
 from sora_bot.media import PreparedImage
 from sora_bot.models import Requester, VideoOptions
-from sora_bot.store import Job
-
-from .errors import UserFacingError
-from .render import status_embed
+from sora_bot.storage.jobs import Job
 
 if TYPE_CHECKING:
-    from sora_bot.jobs import JobService
+    from sora_bot.engine.service import JobService
 
 log = logging.getLogger(__name__)
 

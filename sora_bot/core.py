@@ -9,19 +9,19 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .credits import Credits
-from .database import Database
-from .delivery import Delivery
-from .instance_lock import exclusive_instance
-from .jobs import JobService
-from .meta import MetaStore
-from .metrics import Metrics
-from .policy import GuildPolicy
-from .providers import VideoProvider, build_provider
-from .settings import Settings
-from .store import JobStore
-from .usage import UsageReports
-from .worker import Worker
+from sora_bot.engine.delivery import Delivery
+from sora_bot.engine.service import JobService
+from sora_bot.engine.worker import Worker
+from sora_bot.infra.instance_lock import exclusive_instance
+from sora_bot.infra.metrics import Metrics
+from sora_bot.provider.protocol import VideoProvider, build_provider
+from sora_bot.rules.credits import Credits
+from sora_bot.rules.policy import GuildPolicy
+from sora_bot.rules.usage import UsageReports
+from sora_bot.settings import Settings
+from sora_bot.storage.database import Database
+from sora_bot.storage.jobs import JobStore
+from sora_bot.storage.meta import MetaStore
 
 
 @dataclass
@@ -45,14 +45,13 @@ class Core:
 async def open_core(
     settings: Settings,
     session: aiohttp.ClientSession,
-    delivery: Delivery | None = None,
+    delivery: Delivery,
     *,
     clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[Core]:
-    """Open the database and build the core.
+    """Open the database and build the core around the front end's ``delivery``.
 
-    The caller starts the worker, after ``worker.delivery`` is set when it was not given
-    (the Discord adapter needs the bot, which is built with the core).
+    The caller starts the worker (``core.worker.start()``) once the front end is ready.
     """
     with exclusive_instance(settings.database_path):
         async with _built_core(settings, session, delivery, clock) as core:
@@ -63,7 +62,7 @@ async def open_core(
 async def _built_core(
     settings: Settings,
     session: aiohttp.ClientSession,
-    delivery: Delivery | None,
+    delivery: Delivery,
     clock: Callable[[], float],
 ) -> AsyncIterator[Core]:
     metrics = Metrics(clock)

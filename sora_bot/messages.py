@@ -20,8 +20,8 @@ from sora_bot.errors import (
 )
 
 if TYPE_CHECKING:
-    from sora_bot.credits import CreditRefused
-    from sora_bot.store import Job
+    from sora_bot.rules.credits import CreditRefused
+    from sora_bot.storage.jobs import Job
 
 MAX_CHARS = 1800  # Discord allows 2000 per message: leave room for a prefix or a mention
 MAX_DETAIL_CHARS = 300

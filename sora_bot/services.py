@@ -7,11 +7,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from .callbacks import CallbackServer
-from .core import Core
-from .health import HealthServer
-from .metrics import DISCORD_HTTP_LOGGER
-from .retention import Retention
+from sora_bot.core import Core
+from sora_bot.engine.callbacks import CallbackServer
+from sora_bot.infra.health import HealthServer
+from sora_bot.infra.metrics import DISCORD_HTTP_LOGGER
+from sora_bot.storage.retention import Retention
 
 
 @dataclass

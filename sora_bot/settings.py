@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from dotenv import dotenv_values
 
-from .errors import ConfigError
+from sora_bot.errors import ConfigError
 
 DEFAULT_API_BASE = "https://ai.odkkk.com/apiv1"
 DEFAULT_CALLBACK_LISTEN = ("127.0.0.1", 8085)

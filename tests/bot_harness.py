@@ -17,7 +17,7 @@ from PIL import Image
 from bot import SoraBot
 from sora_bot.core import Core, open_core
 from sora_bot.models import JobState
-from sora_bot.store import Job
+from sora_bot.storage.jobs import Job
 from tests.conftest import make_settings
 from tests.discord_double import DiscordDouble, InteractionHandle, Message, pointed_at
 from tests.provider_double import ProviderDouble
@@ -58,17 +58,20 @@ async def running_bot(
     values = bot_env(tmp_path, discord, provider, **env)
     settings = make_settings(tmp_path, **values)
     with pointed_at(discord):
-        async with aiohttp.ClientSession() as session, open_core(settings, session) as core:
-            bot = FastBot(core=core, settings=settings, guild_ready_timeout=0.05)
-            async with bot:
-                runner = asyncio.create_task(bot.start(values["DISCORD_TOKEN"]))
-                try:
-                    async with asyncio.timeout(10):
-                        await bot.wait_until_ready()
-                    yield bot
-                finally:
-                    await bot.close()
-                    await asyncio.gather(runner, return_exceptions=True)
+        bot = FastBot(settings=settings, guild_ready_timeout=0.05)
+        async with (
+            aiohttp.ClientSession() as session,
+            open_core(settings, session, bot.delivery) as core,
+            bot,
+        ):
+            runner = asyncio.create_task(bot.start_with(core, values["DISCORD_TOKEN"]))
+            try:
+                async with asyncio.timeout(10):
+                    await bot.wait_until_ready()
+                yield bot
+            finally:
+                await bot.close()
+                await asyncio.gather(runner, return_exceptions=True)
 
 
 @asynccontextmanager

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from sora_bot.credits import Credits
-from sora_bot.database import Database
+from sora_bot.rules.credits import Credits
 from sora_bot.settings import Settings, load_settings
-from sora_bot.store import JobStore
+from sora_bot.storage.database import Database
+from sora_bot.storage.jobs import JobStore
 from tests.discord_double import DiscordDouble
 from tests.fakes import FakeClock
 from tests.provider_double import ProviderDouble, running_provider

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 
 from sora_bot.core import Core, open_core
-from sora_bot.delivery import Delivery
+from sora_bot.engine.delivery import Delivery
 from tests.conftest import make_settings
 
 

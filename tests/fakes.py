@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sora_bot.delivery import DeliveryError
-from sora_bot.store import Job
+from sora_bot.engine.delivery import DeliveryError
+from sora_bot.storage.jobs import Job
 
 
 @dataclass

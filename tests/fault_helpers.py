@@ -8,8 +8,8 @@ from typing import Any, cast
 
 from sora_bot.core import Core
 from sora_bot.models import Requester, VideoOptions
-from sora_bot.provider import ProviderClient
-from sora_bot.store import Job
+from sora_bot.provider.client import ProviderClient
+from sora_bot.storage.jobs import Job
 
 # Plenty of credits and slots, so that only the fault under test decides an outcome.
 ROOMY: dict[str, Any] = {

@@ -12,13 +12,13 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
-from sora_bot.callbacks import CallbackServer, RateLimiter
 from sora_bot.core import Core
-from sora_bot.database import Database
+from sora_bot.engine.callbacks import CallbackServer, RateLimiter
+from sora_bot.engine.worker import Worker, token_hash
 from sora_bot.models import JobState, Requester, VideoOptions
 from sora_bot.services import Services, running_services
-from sora_bot.store import JobStore
-from sora_bot.worker import Worker, token_hash
+from sora_bot.storage.database import Database
+from sora_bot.storage.jobs import JobStore
 from tests.engine import running_core
 from tests.fakes import FakeClock, RecordingDelivery
 from tests.provider_double import ProviderDouble, running_provider

@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
-from sora_bot.credits import CreditRefused, Credits, next_reset, utc_day
-from sora_bot.database import Database
 from sora_bot.models import JobState, Requester, VideoOptions
-from sora_bot.store import JobStore
+from sora_bot.rules.credits import CreditRefused, Credits, next_reset, utc_day
+from sora_bot.storage.database import Database
+from sora_bot.storage.jobs import JobStore
 from tests.fakes import FakeClock
 
 ALICE = Requester("g1", "c1", "alice")

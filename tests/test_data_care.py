@@ -6,11 +6,11 @@ import asyncio
 import os
 from pathlib import Path
 
-from sora_bot.backup import backup_database
-from sora_bot.database import Database
 from sora_bot.models import JobState, Requester, VideoOptions
-from sora_bot.retention import Retention
-from sora_bot.store import JobStore
+from sora_bot.storage.backup import backup_database
+from sora_bot.storage.database import Database
+from sora_bot.storage.jobs import JobStore
+from sora_bot.storage.retention import Retention
 from tests.conftest import make_settings
 from tests.engine import running_core
 from tests.fakes import FakeClock, RecordingDelivery

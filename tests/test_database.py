@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sora_bot.database import Database, migration_files
+from sora_bot.storage.database import Database, migration_files
 
 
 async def test_migrations_applied_and_versioned(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from sora_bot.core import Core
 from sora_bot.models import JobState, Requester, VideoOptions
-from sora_bot.store import Job
+from sora_bot.storage.jobs import Job
 from tests.bot_harness import bot_messages, finished, running_bot, video_posts, wait_job
 from tests.discord_double import DiscordDouble, Message, Permission
 from tests.provider_double import ProviderDouble

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
-from sora_bot.metrics import DISCORD_HTTP_LOGGER
+from sora_bot.infra.metrics import DISCORD_HTTP_LOGGER
 from sora_bot.models import Requester, VideoOptions
 from sora_bot.services import running_services
 from tests.engine import running_core

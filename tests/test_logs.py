@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sora_bot.logs import LogfmtFormatter, RedactingFilter, event
+from sora_bot.infra.logs import LogfmtFormatter, RedactingFilter, event
 from sora_bot.models import Requester, VideoOptions
 from tests.engine import running_core
 from tests.fakes import RecordingDelivery

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from sora_bot import policy as policy_module
-from sora_bot.credits import CreditRefused, Credits
-from sora_bot.database import Database
+from sora_bot.engine.service import JobService
 from sora_bot.errors import InvalidInput
-from sora_bot.jobs import JobService
 from sora_bot.models import JobState, Requester, VideoOptions
-from sora_bot.policy import GuildPolicy, PolicyRefused
-from sora_bot.store import JobStore
+from sora_bot.rules import policy as policy_module
+from sora_bot.rules.credits import CreditRefused, Credits
+from sora_bot.rules.policy import GuildPolicy, PolicyRefused
+from sora_bot.storage.database import Database
+from sora_bot.storage.jobs import JobStore
 from tests.conftest import make_settings
 from tests.fakes import FakeClock
 

@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from sora_bot.credits import CreditRefused, Credits
-from sora_bot.database import Database
+from sora_bot.engine.service import JobService
 from sora_bot.errors import InvalidInput
-from sora_bot.jobs import JobService
 from sora_bot.media import ACCEPTED, MAX_PIXELS, MAX_SIDE, prepare_image
 from sora_bot.models import MAX_PROMPT_CHARS, JobState, Requester, VideoOptions
-from sora_bot.store import JobStore
-from sora_bot.validation import build_options, clean_prompt
+from sora_bot.rules.credits import CreditRefused, Credits
+from sora_bot.rules.validation import build_options, clean_prompt
+from sora_bot.storage.database import Database
+from sora_bot.storage.jobs import JobStore
 from tests.bot_harness import answer_text, answered, bot_messages, finished, running_bot, wait_job
 from tests.conftest import make_settings
 from tests.discord_double import DiscordDouble, FileSpec

@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from sora_bot import provider as provider_module
 from sora_bot.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -34,7 +33,8 @@ from sora_bot.errors import (
     SubmissionUncertain,
 )
 from sora_bot.models import TaskStatus, VideoOptions
-from sora_bot.provider import ProviderClient
+from sora_bot.provider import client as provider_module
+from sora_bot.provider.client import ProviderClient
 from tests.provider_double import (
     CREATE_PATH,
     ENVELOPES,

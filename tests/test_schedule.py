@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bench.polls import simulate
-from sora_bot.schedule import next_poll_delay, retry_delay
+from sora_bot.engine.schedule import next_poll_delay, retry_delay
 
 
 @pytest.mark.parametrize("elapsed", [0, 10, 100, 299, 300, 1000, 5000])

@@ -10,8 +10,8 @@ import pytest
 from sora_bot.errors import NotFound
 from sora_bot.media import probe_video
 from sora_bot.models import JobState, Requester, TaskStatus, VideoOptions
+from sora_bot.provider.simulator import SimulatedProvider, SimulatedTask
 from sora_bot.settings import DEFAULT_SIMULATE_MODERATION, load_settings
-from sora_bot.simulator import SimulatedProvider, SimulatedTask
 from tests.engine import running_core
 from tests.fakes import FakeClock, RecordingDelivery
 

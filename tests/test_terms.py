@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from sora_bot.errors import InvalidInput
-from sora_bot.terms import MAX_TERM_CHARS, TermMatcher, blocked_term, normalize
+from sora_bot.rules.terms import MAX_TERM_CHARS, TermMatcher, blocked_term, normalize
 
 
 def matcher(*terms: str) -> TermMatcher:

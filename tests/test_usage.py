@@ -6,13 +6,13 @@ import io
 import pytest
 from PIL import Image
 
-from sora_bot.charts import HEIGHT, WIDTH, daily_spend_png
-from sora_bot.credits import Credits
-from sora_bot.database import Database
 from sora_bot.models import JobState, Requester, VideoOptions
-from sora_bot.policy import GuildPolicy
-from sora_bot.store import JobStore
-from sora_bot.usage import CSV_MAX_BYTES, CSV_MAX_TEXT, AuditEntry, UsageReports, audit_csv
+from sora_bot.rules.charts import HEIGHT, WIDTH, daily_spend_png
+from sora_bot.rules.credits import Credits
+from sora_bot.rules.policy import GuildPolicy
+from sora_bot.rules.usage import CSV_MAX_BYTES, CSV_MAX_TEXT, AuditEntry, UsageReports, audit_csv
+from sora_bot.storage.database import Database
+from sora_bot.storage.jobs import JobStore
 from tests.fakes import FakeClock
 
 DAY = 86400.0

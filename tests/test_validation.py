@@ -6,7 +6,7 @@ import pytest
 
 from sora_bot.errors import InvalidInput
 from sora_bot.models import MAX_PROMPT_CHARS, VideoOptions
-from sora_bot.validation import build_options, clean_prompt, video_cost
+from sora_bot.rules.validation import build_options, clean_prompt, video_cost
 
 
 def test_prompt_is_stripped() -> None:

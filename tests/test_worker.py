@@ -10,7 +10,7 @@ import pytest
 
 from sora_bot.core import Core
 from sora_bot.models import JobState, Requester, VideoOptions
-from sora_bot.store import Job
+from sora_bot.storage.jobs import Job
 from tests.engine import running_core
 from tests.fakes import RecordingDelivery
 from tests.provider_double import FAILURE_CODES, running_provider

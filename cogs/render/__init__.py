@@ -1,0 +1,1 @@
+"""Discord rendering: embeds and lines for jobs, status and admin answers."""

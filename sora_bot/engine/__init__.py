@@ -1,0 +1,1 @@
+"""The engine: the job service (front door), the worker loop, one step per job state, outcomes."""

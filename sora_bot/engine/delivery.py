@@ -1,0 +1,33 @@
+"""The interface through which the worker tells the user about a job (Discord, CLI, tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from sora_bot.errors import SoraBotError
+from sora_bot.storage.jobs import Job
+
+
+class DeliveryError(SoraBotError):
+    """Posting failed; ``retryable`` says whether trying again later may work."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class Delivery(Protocol):
+    """What the front end implements. Every method may be called again after a restart."""
+
+    async def job_updated(self, job: Job, *, queue_position: int | None = None) -> None:
+        """The job's state, progress or place in the queue changed (implementations throttle)."""
+
+    async def deliver_video(self, job: Job, path: Path) -> str:
+        """Post the finished video; return a reference to where it went."""
+
+    async def deliver_failure(self, job: Job, text: str) -> str:
+        """Tell the requester the job ended without a video; return a reference."""
+
+    async def find_posted(self, job: Job) -> str | None:
+        """After a crash mid-post: the reference of an outcome already posted, else None."""

@@ -1,0 +1,126 @@
+"""The entry point for front ends: check, charge and queue a job; read a user's jobs and quota."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sora_bot.engine.worker import ACCEPTED_GRACE
+from sora_bot.models import JobState, Requester, VideoOptions
+from sora_bot.rules.credits import Credits, QuotaStatus
+from sora_bot.rules.policy import GuildPolicy
+from sora_bot.rules.validation import video_cost
+from sora_bot.settings import Settings
+from sora_bot.storage.jobs import Job, JobStore
+
+
+class JobService:
+    """What a front end (Discord cog, command line) calls; it never touches SQL or HTTP."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        credits: Credits,
+        settings: Settings,
+        clock: Callable[[], float],
+        wake: Callable[[], None] = lambda: None,
+        policy: GuildPolicy | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.credits = credits
+        self.settings = settings
+        self.clock = clock
+        self.wake = wake
+
+    def cost_of(self, options: VideoOptions, surcharge: int | None = None) -> int:
+        """Credits a job with these options costs (``surcharge``: the guild's, when known)."""
+        if surcharge is None:
+            surcharge = self.settings.watermark_surcharge
+        return video_cost(options.duration, options.remove_watermark, surcharge)
+
+    async def cost_in(self, guild_id: str, options: VideoOptions) -> int:
+        """Credits a job costs in this guild (its watermark surcharge applies)."""
+        if self.policy is None:
+            return self.cost_of(options)
+        return self.cost_of(options, await self.policy.watermark_surcharge(guild_id))
+
+    async def submit(
+        self,
+        requester: Requester,
+        options: VideoOptions,
+        *,
+        hold: bool = False,
+        front_ref: Mapping[str, Any] | None = None,
+        charge: bool = True,
+    ) -> Job:
+        """Check the guild's rules, reserve credits and create the job.
+
+        Raises PolicyRefused or CreditRefused before anything is spent.
+
+        With ``hold`` the job waits in ``accepted`` until ``release`` (the front end still has
+        to post its status message or host the image); otherwise it is queued at once.
+        """
+        if self.policy is not None:
+            await self.policy.check(requester, options)
+        cost = await self.cost_in(requester.guild_id, options)
+        now = self.clock()
+        job = await self.credits.reserve(
+            requester,
+            options,
+            cost,
+            front_ref=front_ref,
+            charge=charge,
+            state=JobState.ACCEPTED if hold else JobState.QUEUED,
+            next_attempt_at=now + ACCEPTED_GRACE if hold else now,
+        )
+        if not hold:
+            self.wake()
+        return job
+
+    async def release(
+        self,
+        job_id: int,
+        *,
+        image_url: str | None = None,
+        front_ref: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Queue a held job, adding what the front end prepared."""
+        fields: dict[str, Any] = {"state": JobState.QUEUED, "next_attempt_at": self.clock()}
+        if image_url is not None:
+            fields["image_url"] = image_url
+        if front_ref is not None:
+            fields["front_ref"] = dict(front_ref)
+        released = await self.store.update(
+            job_id, expect=[JobState.ACCEPTED], now=self.clock(), **fields
+        )
+        if released:
+            self.wake()
+        return released
+
+    async def abandon(self, job_id: int, reason: str) -> bool:
+        """Drop a held job that could not be prepared: refund; the front end tells the user."""
+        return await self.store.finish(
+            job_id,
+            expect=[JobState.ACCEPTED],
+            state=JobState.REJECTED,
+            credits="refunded",
+            now=self.clock(),
+            error_code="preparation_failed",
+            error_message=reason,
+            outcome_posted=1,
+            next_attempt_at=None,
+        )
+
+    async def get(self, job_id: int) -> Job | None:
+        """The job with this id, or None (front ends act on jobs named by a button)."""
+        return await self.store.get(job_id)
+
+    async def quota(self, requester: Requester) -> QuotaStatus:
+        """The requester's credits and active jobs today."""
+        return await self.credits.status(requester)
+
+    async def recent(self, requester: Requester, limit: int = 10) -> list[Job]:
+        """The requester's latest jobs in this guild."""
+        return await self.store.recent_for_user(requester.guild_id, requester.user_id, limit)

@@ -1,0 +1,1 @@
+"""Infrastructure: logging, metrics, listening sockets, the one-process lock, health."""

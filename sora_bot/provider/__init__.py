@@ -1,0 +1,1 @@
+"""The video provider: its protocol, the HTTP client and its errors, the simulator."""

@@ -1,0 +1,1 @@
+"""Rules: credits and their reservation, guild policy, blocked terms, validation, usage reports."""

@@ -1,0 +1,270 @@
+"""Daily credits: atomic reservation at submit; settle and refund happen in ``JobStore.finish``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from sora_bot.errors import SoraBotError
+from sora_bot.models import ACTIVE_STATES, JobState, Requester, VideoOptions
+from sora_bot.settings import Settings
+from sora_bot.storage.database import Database
+from sora_bot.storage.jobs import Job, JobStore
+
+_ACTIVE = [s.value for s in ACTIVE_STATES]
+_ACTIVE_SQL = ",".join("?" for _ in _ACTIVE)
+
+
+def utc_day(timestamp: float) -> str:
+    """The UTC calendar day of a timestamp, as YYYY-MM-DD (allowances reset at 00:00 UTC)."""
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).date().isoformat()
+
+
+def next_reset(timestamp: float) -> float:
+    """The timestamp of the next 00:00 UTC after ``timestamp``."""
+    day = dt.datetime.fromtimestamp(timestamp, dt.UTC).date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaStatus:
+    """What a user has today."""
+
+    allowance: int
+    used: int
+    active_jobs: int
+    max_active: int
+    resets_at: float
+    paused: bool = False
+    guild_budget: int | None = None
+    guild_used: int = 0
+
+    @property
+    def remaining(self) -> int:
+        left = max(0, self.allowance - self.used)
+        if self.guild_budget:
+            left = min(left, max(0, self.guild_budget - self.guild_used))
+        return left
+
+
+class CreditRefused(SoraBotError):
+    """A job was refused before anything was spent.
+
+    ``reason`` is ``paused``, ``active_limit``, ``allowance`` or ``budget``.
+    """
+
+    def __init__(self, reason: str, status: QuotaStatus, cost: int) -> None:
+        self.reason = reason
+        self.status = status
+        self.cost = cost
+        super().__init__(f"refused: {reason} (cost {cost}, remaining {status.remaining})")
+
+
+class Credits:
+    """Allowances, usage and the atomic reservation that creates a job."""
+
+    def __init__(
+        self, db: Database, store: JobStore, settings: Settings, clock: Callable[[], float]
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+
+    async def status(self, requester: Requester) -> QuotaStatus:
+        """The requester's allowance, usage and active jobs right now."""
+        async with self.db.transaction() as conn:
+            return await self._status(conn, requester, self.clock())
+
+    async def reserve(
+        self,
+        requester: Requester,
+        options: VideoOptions,
+        cost: int,
+        *,
+        state: JobState = JobState.QUEUED,
+        front_ref: Mapping[str, Any] | None = None,
+        charge: bool = True,
+        next_attempt_at: float | None = None,
+    ) -> Job:
+        """Check every rule and create the job with its credits reserved, atomically.
+
+        The checks and the insert share one ``BEGIN IMMEDIATE`` transaction, so simultaneous
+        submits by one user can never spend past the allowance or the active-job cap.
+        """
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            if charge:
+                status = await self._status(conn, requester, now)
+                reason = self._refusal(status, cost)
+                if reason:
+                    raise CreditRefused(reason, status, cost)
+            job_id = await self.store.insert(
+                conn,
+                requester=requester,
+                options=options,
+                cost=cost if charge else 0,
+                credit_day=utc_day(now),
+                credit_state="reserved" if charge else "none",
+                state=state,
+                now=now,
+                front_ref=front_ref,
+                next_attempt_at=next_attempt_at if next_attempt_at is not None else now,
+            )
+        return await self.store.require(job_id)
+
+    def _refusal(self, status: QuotaStatus, cost: int) -> str | None:
+        if status.paused:
+            return "paused"
+        if status.active_jobs >= status.max_active:
+            return "active_limit"
+        if status.used + cost > status.allowance:
+            return "allowance"
+        if status.guild_budget and status.guild_used + cost > status.guild_budget:
+            return "budget"
+        return None
+
+    async def _status(self, conn: aiosqlite.Connection, who: Requester, now: float) -> QuotaStatus:
+        day = utc_day(now)
+        guild = await _one(
+            conn,
+            "SELECT daily_credits, daily_budget, paused FROM guild_settings WHERE guild_id = ?",
+            (who.guild_id,),
+        )
+        allowance = await self._base_allowance(conn, who, guild)
+        allowance += await _scalar(
+            conn,
+            "SELECT COALESCE(SUM(amount), 0) FROM credit_grants "
+            "WHERE guild_id = ? AND user_id = ? AND day = ?",
+            (who.guild_id, who.user_id, day),
+        )
+        used = await _scalar(
+            conn,
+            "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE guild_id = ? "
+            "AND user_id = ? AND credit_day = ? "
+            "AND credit_state IN ('reserved', 'settled')",
+            (who.guild_id, who.user_id, day),
+        )
+        active = await _scalar(
+            conn,
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? "
+            f"AND state IN ({_ACTIVE_SQL})",
+            (who.guild_id, who.user_id, *_ACTIVE),
+        )
+        budget = guild["daily_budget"] if guild and guild["daily_budget"] is not None else None
+        if budget is None:
+            budget = self.settings.guild_daily_budget
+        guild_used = 0
+        if budget:
+            guild_used = await _scalar(
+                conn,
+                "SELECT COALESCE(SUM(cost), 0) FROM jobs "
+                "WHERE guild_id = ? AND credit_day = ? "
+                "AND credit_state IN ('reserved', 'settled', 'waived')",  # waived: reset_day
+                (who.guild_id, day),
+            )
+        return QuotaStatus(
+            allowance=allowance,
+            used=used,
+            active_jobs=active,
+            max_active=self.settings.max_active_per_user,
+            resets_at=next_reset(now),
+            paused=bool(guild and guild["paused"]),
+            guild_budget=budget or None,
+            guild_used=guild_used,
+        )
+
+    async def _base_allowance(
+        self, conn: aiosqlite.Connection, who: Requester, guild: aiosqlite.Row | None
+    ) -> int:
+        user = await _one(
+            conn,
+            "SELECT daily_credits FROM allowance_overrides WHERE guild_id = ? "
+            "AND kind = 'user' AND target_id = ?",
+            (who.guild_id, who.user_id),
+        )
+        if user is not None:
+            return int(user[0])
+        if who.role_ids:
+            marks = ",".join("?" for _ in who.role_ids)
+            best = await _one(
+                conn,
+                "SELECT MAX(daily_credits) FROM allowance_overrides "
+                f"WHERE guild_id = ? AND kind = 'role' AND target_id IN ({marks})",
+                (who.guild_id, *who.role_ids),
+            )
+            if best is not None and best[0] is not None:
+                return int(best[0])  # the most generous of the member's roles
+        if guild is not None and guild["daily_credits"] is not None:
+            return int(guild["daily_credits"])
+        return self.settings.daily_credits
+
+    async def grant(
+        self, guild_id: str, user_id: str, amount: int, *, reason: str = "", by: str = ""
+    ) -> None:
+        """Give a user extra credits for today only."""
+        async with self.db.transaction() as conn:
+            await self.grant_in(conn, guild_id, user_id, amount, reason=reason, by=by)
+
+    async def grant_in(
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: str,
+        user_id: str,
+        amount: int,
+        *,
+        reason: str = "",
+        by: str = "",
+    ) -> None:
+        """``grant`` inside the caller's transaction."""
+        now = self.clock()
+        await conn.execute(
+            "INSERT INTO credit_grants (guild_id, user_id, day, amount, reason, created_by, "
+            "created_at) VALUES (?,?,?,?,?,?,?)",
+            (guild_id, user_id, utc_day(now), amount, reason, by, now),
+        )
+
+    async def set_override(
+        self, guild_id: str, kind: str, target_id: str, daily_credits: int | None
+    ) -> None:
+        """Set (or with None, remove) a per-user or per-role daily allowance."""
+        async with self.db.transaction() as conn:
+            await self.set_override_in(conn, guild_id, kind, target_id, daily_credits)
+
+    async def set_override_in(
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: str,
+        kind: str,
+        target_id: str,
+        daily_credits: int | None,
+    ) -> None:
+        """``set_override`` inside the caller's transaction."""
+        if daily_credits is None:
+            await conn.execute(
+                "DELETE FROM allowance_overrides WHERE guild_id = ? AND kind = ? AND target_id = ?",
+                (guild_id, kind, target_id),
+            )
+        else:
+            await conn.execute(
+                "INSERT INTO allowance_overrides (guild_id, kind, target_id, daily_credits) "
+                "VALUES (?,?,?,?) ON CONFLICT (guild_id, kind, target_id) "
+                "DO UPDATE SET daily_credits = excluded.daily_credits",
+                (guild_id, kind, target_id, daily_credits),
+            )
+
+
+async def _one(
+    conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]
+) -> aiosqlite.Row | None:
+    async with conn.execute(sql, params) as cur:
+        return await cur.fetchone()
+
+
+async def _scalar(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> int:
+    row = await _one(conn, sql, params)
+    return int(row[0]) if row and row[0] is not None else 0

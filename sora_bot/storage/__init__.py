@@ -1,0 +1,1 @@
+"""Storage: the SQLite database and its migrations, job rows, meta, backups, retention."""

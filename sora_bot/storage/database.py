@@ -1,0 +1,125 @@
+"""The SQLite connection: WAL, numbered migrations, and one transaction at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d+)_[\w-]+\.sql$")
+
+
+def migration_files(folder: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
+    """Numbered SQL files in order; the numbers must run 1, 2, 3… without gaps."""
+    found = sorted(
+        (int(m.group(1)), path)
+        for path in folder.iterdir()
+        if (m := _MIGRATION_NAME.match(path.name))
+    )
+    for expected, (number, path) in enumerate(found, start=1):
+        if number != expected:
+            raise RuntimeError(f"migration {path.name} is out of sequence (expected {expected})")
+    return found
+
+
+class Database:
+    """One aiosqlite connection shared by the process.
+
+    aiosqlite runs statements in order on one thread, but coroutines interleave between
+    awaits, so every access goes through one lock: a transaction is never mixed with
+    another coroutine's statements.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str, *, migrations: Path = MIGRATIONS_DIR) -> Database:
+        """Open (creating folders), switch to WAL and apply pending migrations."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        db = cls(conn)
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await db._migrate(migrations)
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def _migrate(self, folder: Path) -> None:
+        current = await self.schema_version()
+        pending = [(n, p) for n, p in migration_files(folder) if n > current]
+        if not pending:
+            return
+        target = pending[-1][0]
+        # One script, one transaction: either every pending file applies or none does.
+        script = "BEGIN IMMEDIATE;\n"
+        script += "\n".join(p.read_text(encoding="utf-8") for _, p in pending)
+        script += f"\nPRAGMA user_version = {target};\nCOMMIT;\n"
+        try:
+            await self._conn.executescript(script)
+        except sqlite3.Error:
+            if self._conn.in_transaction:
+                await self._conn.rollback()
+            raise
+        log.info("database schema migrated from version %d to %d", current, target)
+
+    async def schema_version(self) -> int:
+        """The applied migration number (SQLite's user_version)."""
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def close(self) -> None:
+        """Close the connection (waits for the running statement)."""
+        async with self._lock:
+            await self._conn.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT under the lock; rolls back on any error."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.rollback()
+                raise
+            else:
+                await self._conn.commit()
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query outside any other coroutine's transaction."""
+        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        """The first row of a read query, or None."""
+        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One write statement, atomic on its own; returns the number of rows changed.
+
+        The connection is in autocommit mode, so a single statement is its own transaction:
+        no BEGIN/COMMIT round trips to the database thread on the hot path.
+        """
+        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
+            return cur.rowcount

@@ -1,0 +1,401 @@
+"""Job rows: the typed Job value and the conditional updates that move it between states."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import aiosqlite
+
+from sora_bot.models import JobState, Requester, VideoOptions
+from sora_bot.storage.database import Database
+
+IN_FLIGHT_STATES = (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class DailySpend:
+    """What one UTC day cost: jobs sent to the provider, user credits, provider credits."""
+
+    day: str
+    jobs: int
+    user_credits: int
+    provider_credits: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A job's downloaded video as the store knows it (for retention)."""
+
+    job_id: int
+    path: str | None
+    state: JobState
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One row of ``jobs``."""
+
+    id: int
+    guild_id: str
+    channel_id: str
+    user_id: str
+    prompt: str
+    aspect_ratio: str
+    duration: int
+    remove_watermark: bool
+    image_url: str | None
+    cost: int
+    credit_day: str
+    credit_state: str
+    state: JobState
+    task_id: str | None
+    progress: int
+    estimated_seconds: int | None
+    error_code: str | None
+    error_message: str | None
+    video_url: str | None
+    file_path: str | None
+    file_size: int | None
+    front_ref: dict[str, Any]
+    delivery_ref: str | None
+    outcome_posted: bool
+    attempts: int
+    created_at: float
+    submitted_at: float | None
+    completed_at: float | None
+    finished_at: float | None
+    updated_at: float
+    next_attempt_at: float | None
+    provider_credits: float | None = None
+    callback_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = {name: row[name] for name in _JOB_FIELDS}  # extra query columns are ignored
+        data["state"] = JobState(data["state"])
+        data["remove_watermark"] = bool(data["remove_watermark"])
+        data["outcome_posted"] = bool(data["outcome_posted"])
+        data["front_ref"] = json.loads(data["front_ref"]) if data["front_ref"] else {}
+        return cls(**data)
+
+    @property
+    def options(self) -> VideoOptions:
+        return VideoOptions(
+            self.prompt, self.aspect_ratio, self.duration, self.remove_watermark, self.image_url
+        )
+
+    @property
+    def requester(self) -> Requester:
+        return Requester(self.guild_id, self.channel_id, self.user_id)
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
+
+
+def _update_sql(
+    job_id: int, expect: Iterable[JobState] | None, now: float, fields: dict[str, Any]
+) -> tuple[str, list[Any]]:
+    """The conditional UPDATE behind ``JobStore.update``."""
+    values = {"updated_at": now, **fields}
+    for key, value in values.items():
+        if isinstance(value, JobState):
+            values[key] = value.value
+        elif key == "front_ref":
+            values[key] = json.dumps(value)
+    sets = ", ".join(f"{key} = ?" for key in values)
+    sql = f"UPDATE jobs SET {sets} WHERE id = ?"
+    params: list[Any] = [*values.values(), job_id]
+    if expect is not None:
+        states = [s.value for s in expect]
+        sql += f" AND state IN ({_placeholders(states)})"
+        params += states
+    return sql, params
+
+
+def _placeholders(values: Iterable[Any]) -> str:
+    return ",".join("?" for _ in values)
+
+
+class JobStore:
+    """Reads and state transitions of jobs; each transition is one committed write."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(
+        self,
+        conn: aiosqlite.Connection,
+        *,
+        requester: Requester,
+        options: VideoOptions,
+        cost: int,
+        credit_day: str,
+        credit_state: str,
+        state: JobState,
+        now: float,
+        front_ref: Mapping[str, Any] | None = None,
+        next_attempt_at: float | None = None,
+    ) -> int:
+        """Insert a job inside the caller's transaction; returns its id."""
+        cur = await conn.execute(
+            """INSERT INTO jobs (guild_id, channel_id, user_id, prompt, aspect_ratio, duration,
+                   remove_watermark, image_url, cost, credit_day, credit_state, state, front_ref,
+                   created_at, updated_at, next_attempt_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                requester.guild_id,
+                requester.channel_id,
+                requester.user_id,
+                options.prompt,
+                options.aspect_ratio,
+                options.duration,
+                int(options.remove_watermark),
+                options.image_url,
+                cost,
+                credit_day,
+                credit_state,
+                state.value,
+                json.dumps(dict(front_ref or {})),
+                now,
+                now,
+                next_attempt_at,
+            ),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    async def get(self, job_id: int) -> Job | None:
+        """The job with this id, or None."""
+        row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(row) if row else None
+
+    async def require(self, job_id: int) -> Job:
+        """The job with this id (it must exist)."""
+        job = await self.get(job_id)
+        if job is None:
+            raise LookupError(f"job {job_id} does not exist")
+        return job
+
+    async def due(self, now: float, limit: int, *, exclude: Collection[int] = ()) -> list[Job]:
+        """Jobs whose next worker step is due, earliest first (queued jobs wait for a slot).
+
+        ``exclude`` holds the ids whose step is already running (one JSON parameter, so the
+        list may be long).
+        """
+        rows = await self.db.fetchall(
+            "SELECT * FROM jobs WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
+            "AND state != ? AND id NOT IN (SELECT value FROM json_each(?)) "
+            "ORDER BY next_attempt_at LIMIT ?",
+            (now, JobState.QUEUED.value, json.dumps(list(exclude)), limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def next_due_at(
+        self, *, queued: bool = False, exclude: Collection[int] = ()
+    ) -> float | None:
+        """When the earliest pending worker step is due (None: nothing).
+
+        Queued jobs count only with ``queued`` (when a provider slot is free for them);
+        ``exclude`` holds the ids whose step is already running.
+        """
+        sql = (
+            "SELECT MIN(next_attempt_at) FROM jobs WHERE id NOT IN (SELECT value FROM json_each(?))"
+        )
+        params: list[Any] = [json.dumps(list(exclude))]
+        if not queued:
+            sql += " AND state != ?"
+            params.append(JobState.QUEUED.value)
+        row = await self.db.fetchone(sql, params)
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def make_due(self, state: JobState, *, created_before: float, now: float) -> int:
+        """Bring the next step of older jobs in ``state`` forward to now; returns how many."""
+        return await self.db.execute(
+            "UPDATE jobs SET next_attempt_at = ? WHERE state = ? AND created_at < ? "
+            "AND next_attempt_at > ?",
+            (now, state.value, created_before, now),
+        )
+
+    async def fair_queue(self) -> list[Job]:
+        """Queued jobs in the order they get provider slots: round-robin between users.
+
+        Each user's oldest queued job comes before anyone's second; among those, the user
+        served longest ago goes first. One user's burst never starves everyone else.
+        """
+        rows = await self.db.fetchall(
+            """SELECT * FROM (
+                    SELECT j.*,
+                        ROW_NUMBER() OVER (PARTITION BY guild_id, user_id ORDER BY id) AS turn,
+                        (SELECT MAX(k.submitted_at) FROM jobs k WHERE k.guild_id = j.guild_id
+                            AND k.user_id = j.user_id) AS last_served
+                    FROM jobs j WHERE state = ?)
+                ORDER BY turn, COALESCE(last_served, 0), id""",
+            (JobState.QUEUED.value,),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def count_in_flight(self) -> int:
+        """Jobs currently holding a provider slot (until their video is on disk: a full disk
+        must hold back new submissions rather than pile up billed tasks)."""
+        row = await self.db.fetchone(
+            f"SELECT COUNT(*) FROM jobs WHERE state IN ({_placeholders(IN_FLIGHT_STATES)})",
+            IN_FLIGHT_STATES,
+        )
+        return int(row[0]) if row else 0
+
+    async def recent_for_user(self, guild_id: str, user_id: str, limit: int = 10) -> list[Job]:
+        """A user's latest jobs in a guild, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+            (guild_id, user_id, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def update(
+        self, job_id: int, *, expect: Iterable[JobState] | None = None, now: float, **fields: Any
+    ) -> bool:
+        """Set ``fields``; with ``expect``, only if the job is still in one of those states."""
+        sql, params = _update_sql(job_id, expect, now, fields)
+        return await self.db.execute(sql, params) == 1
+
+    async def update_in(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        *,
+        expect: Iterable[JobState] | None = None,
+        now: float,
+        **fields: Any,
+    ) -> bool:
+        """``update`` inside the caller's transaction."""
+        sql, params = _update_sql(job_id, expect, now, fields)
+        cur = await conn.execute(sql, params)
+        return cur.rowcount == 1
+
+    async def finish(
+        self,
+        job_id: int,
+        *,
+        expect: Iterable[JobState],
+        state: JobState,
+        credits: str,
+        now: float,
+        **fields: Any,
+    ) -> bool:
+        """Move to a terminal state and settle or refund the reservation, in one transaction.
+
+        ``credits`` is ``"settled"`` or ``"refunded"``; the conditional updates make both
+        exactly-once even if two paths race to finish the same job.
+        """
+        assert credits in ("settled", "refunded")
+        async with self.db.transaction() as conn:
+            moved = await self.update_in(
+                conn, job_id, expect=expect, now=now, state=state, finished_at=now, **fields
+            )
+            if moved:
+                # A job waived by an admin's reset that then fails is refunded like any other
+                # (the member's own spend counts neither state, so nothing comes back twice).
+                held = "('reserved', 'waived')" if credits == "refunded" else "('reserved')"
+                await conn.execute(
+                    f"UPDATE jobs SET credit_state = ? WHERE id = ? AND credit_state IN {held}",
+                    (credits, job_id),
+                )
+            return moved
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state present, zero included)."""
+        rows = await self.db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        counts = dict.fromkeys(JobState, 0)
+        for state, count in rows:
+            counts[JobState(state)] = int(count)
+        return counts
+
+    async def provider_spend(
+        self, *, guild_id: str | None = None, since_day: str | None = None
+    ) -> list[DailySpend]:
+        """Provider credits (``usage.credits_reserved``) and user credits per UTC day, newest first.
+
+        Only jobs the provider accepted (a task id) count; ``guild_id`` limits to one guild and
+        ``since_day`` (``YYYY-MM-DD``) to that day and later.
+        """
+        where, params = ["task_id IS NOT NULL"], []
+        if guild_id is not None:
+            where.append("guild_id = ?")
+            params.append(guild_id)
+        if since_day is not None:
+            where.append("credit_day >= ?")
+            params.append(since_day)
+        rows = await self.db.fetchall(
+            "SELECT credit_day, COUNT(*), "
+            "COALESCE(SUM(CASE WHEN credit_state = 'settled' THEN cost ELSE 0 END), 0), "
+            f"COALESCE(SUM(provider_credits), 0) FROM jobs WHERE {' AND '.join(where)} "
+            "GROUP BY credit_day ORDER BY credit_day DESC",
+            params,
+        )
+        return [DailySpend(r[0], int(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+    async def set_callback(self, job_id: int, token_hash: str) -> None:
+        """Store the hash of a job's callback token (before the create POST)."""
+        await self.db.execute(
+            "UPDATE jobs SET callback_hash = ?, callback_at = NULL WHERE id = ?",
+            (token_hash, job_id),
+        )
+
+    async def use_callback(self, token_hash: str, *, now: float, wake_at: float) -> Job | None:
+        """Spend a callback token once: bring the job's next step forward to ``wake_at``.
+
+        Returns the job, or None for an unknown, used or finished job's token. Anyone can
+        call the endpoint, so a miss costs one indexed read and never a write transaction;
+        the write is one conditional statement, so two concurrent calls with the same token
+        cannot both succeed.
+        """
+        states = [s.value for s in IN_FLIGHT_STATES]
+        hit = await self.db.fetchone(
+            "SELECT 1 FROM jobs WHERE callback_hash = ? AND callback_at IS NULL "
+            f"AND state IN ({_placeholders(states)})",
+            (token_hash, *states),
+        )
+        if hit is None:
+            return None
+        async with (
+            self.db.transaction() as conn,
+            conn.execute(
+                "UPDATE jobs SET callback_at = ?, updated_at = ?, "
+                "next_attempt_at = MIN(COALESCE(next_attempt_at, ?), ?) "
+                f"WHERE callback_hash = ? AND callback_at IS NULL "
+                f"AND state IN ({_placeholders(states)}) RETURNING id",
+                (now, now, wake_at, wake_at, token_hash, *states),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return await self.get(int(row[0])) if row else None
+
+    async def stored_files(self, job_ids: Iterable[int]) -> dict[int, StoredFile]:
+        """The state and recorded file of each of these jobs that exists."""
+        ids = list(job_ids)
+        found: dict[int, StoredFile] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's variable limit
+            chunk = ids[start : start + 500]
+            rows = await self.db.fetchall(
+                f"SELECT id, file_path, state FROM jobs WHERE id IN ({_placeholders(chunk)})",
+                chunk,
+            )
+            for r in rows:
+                found[int(r[0])] = StoredFile(int(r[0]), r[1], JobState(r[2]))
+        return found
+
+    async def forget_file(self, job_id: int, *, now: float) -> bool:
+        """Record that a final job's video was removed from disk."""
+        finals = [s.value for s in JobState if s.terminal]
+        return (
+            await self.db.execute(
+                "UPDATE jobs SET file_path = NULL, updated_at = ? "
+                f"WHERE id = ? AND state IN ({_placeholders(finals)})",
+                (now, job_id, *finals),
+            )
+            == 1
+        )
