@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sora_bot.models import Requester, VideoOptions
+from sora_bot.models import Job, Requester, VideoOptions
 from sora_bot.services import running_services
-from sora_bot.storage.jobs import Job
 from tests.engine import running_core
 from tests.provider_double import running_provider
 

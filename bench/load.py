@@ -17,8 +17,7 @@ import aiohttp
 from bench.probes import LagTicker, rss
 from bench.servers import serving
 from sora_bot.core import open_core
-from sora_bot.models import Requester, VideoOptions
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job, Requester, VideoOptions
 from tests.conftest import make_settings
 
 

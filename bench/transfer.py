@@ -22,9 +22,8 @@ import yarl
 from bench.probes import PeakRSS, rss
 from bench.servers import serving
 from cogs.delivery import DiscordDelivery
-from sora_bot.models import JobState
+from sora_bot.models import Job, JobState
 from sora_bot.provider.client import ProviderClient
-from sora_bot.storage.jobs import Job
 
 MB = 1_000_000
 

@@ -19,8 +19,7 @@ from cogs.render.status import job_marker, status_embed
 from sora_bot import messages
 from sora_bot.engine.delivery import DeliveryError
 from sora_bot.media import MediaError, shrink_video
-from sora_bot.models import JobState
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job, JobState
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,7 @@ from cogs.errors import UserFacingError
 from cogs.render.status import status_embed
 from sora_bot import messages
 from sora_bot.media import PreparedImage
-from sora_bot.models import Requester, VideoOptions
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job, Requester, VideoOptions
 
 if TYPE_CHECKING:
     from sora_bot.engine.service import JobService

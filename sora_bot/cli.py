@@ -20,15 +20,15 @@ import aiohttp
 from sora_bot import messages
 from sora_bot.core import open_core
 from sora_bot.engine.delivery import DeliveryError
-from sora_bot.errors import AuthenticationFailed, ConfigError, InvalidInput, ProviderError
+from sora_bot.errors import ConfigError, InvalidInput
 from sora_bot.infra.logs import configure_logging
-from sora_bot.models import ASPECT_RATIOS, DURATIONS, JobState, Requester, VideoOptions
+from sora_bot.models import ASPECT_RATIOS, DURATIONS, Job, JobState, Requester, VideoOptions
+from sora_bot.provider.errors import AuthenticationFailed, ProviderError
 from sora_bot.provider.protocol import build_provider
 from sora_bot.rules.validation import build_options, clean_prompt
 from sora_bot.settings import Settings, load_settings
 from sora_bot.storage.backup import BackupError, backup_database
 from sora_bot.storage.database import Database
-from sora_bot.storage.jobs import Job
 from sora_bot.storage.meta import MetaStore
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CONFIG = 0, 1, 2, 3

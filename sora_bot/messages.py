@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from sora_bot.errors import (
+from sora_bot.provider.errors import (
     DownloadError,
     ProviderError,
     ProviderUnavailable,
@@ -20,8 +20,8 @@ from sora_bot.errors import (
 )
 
 if TYPE_CHECKING:
+    from sora_bot.models import Job
     from sora_bot.rules.credits import CreditRefused
-    from sora_bot.storage.jobs import Job
 
 MAX_CHARS = 1800  # Discord allows 2000 per message: leave room for a prefix or a mention
 MAX_DETAIL_CHARS = 300

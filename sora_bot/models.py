@@ -1,4 +1,4 @@
-"""Typed values shared across the core: video options, provider tasks, job rows."""
+"""Typed values shared across the core: video options, provider tasks, jobs and their states."""
 
 from __future__ import annotations
 
@@ -76,6 +76,25 @@ TERMINAL_STATES = frozenset(
     {JobState.DELIVERED, JobState.REJECTED, JobState.FAILED, JobState.UNDELIVERABLE}
 )
 ACTIVE_STATES = frozenset(set(JobState) - TERMINAL_STATES)
+# Holding a provider slot: until the video is on disk (a full disk must hold back new
+# submissions rather than pile up billed tasks).
+IN_FLIGHT_STATES = (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
+POLLING_STATES = (JobState.SUBMITTED, JobState.RUNNING)
+
+
+class CreditState(enum.StrEnum):
+    """What a job's credits are doing; every change is a conditional write."""
+
+    NONE = "none"  # nothing was charged (command line, waived runs)
+    RESERVED = "reserved"  # held at submit, counted against the allowance
+    SETTLED = "settled"  # spent: the video was made
+    REFUNDED = "refunded"  # given back: the job ended without a video
+    WAIVED = "waived"  # given back by an admin's reset; still counts for the guild budget
+
+
+# What counts against a member's allowance, and what counts against the guild's budget.
+USER_CHARGED = (CreditState.RESERVED, CreditState.SETTLED)
+GUILD_CHARGED = (CreditState.RESERVED, CreditState.SETTLED, CreditState.WAIVED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +105,52 @@ class Requester:
     channel_id: str
     user_id: str
     role_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job as stored: what was asked, by whom, where it stands, what came of it."""
+
+    id: int
+    guild_id: str
+    channel_id: str
+    user_id: str
+    prompt: str
+    aspect_ratio: str
+    duration: int
+    remove_watermark: bool
+    image_url: str | None
+    cost: int
+    credit_day: str
+    credit_state: CreditState
+    state: JobState
+    task_id: str | None
+    progress: int
+    estimated_seconds: int | None
+    error_code: str | None
+    error_message: str | None
+    video_url: str | None
+    file_path: str | None
+    file_size: int | None
+    front_ref: dict[str, Any]  # the front end's own references (opaque to the core)
+    delivery_ref: str | None
+    outcome_posted: bool
+    attempts: int
+    created_at: float
+    submitted_at: float | None
+    completed_at: float | None
+    finished_at: float | None
+    updated_at: float
+    next_attempt_at: float | None
+    provider_credits: float | None = None
+    callback_at: float | None = None
+
+    @property
+    def options(self) -> VideoOptions:
+        return VideoOptions(
+            self.prompt, self.aspect_ratio, self.duration, self.remove_watermark, self.image_url
+        )
+
+    @property
+    def requester(self) -> Requester:
+        return Requester(self.guild_id, self.channel_id, self.user_id)

@@ -16,8 +16,7 @@ from PIL import Image
 
 from bot import SoraBot
 from sora_bot.core import Core, open_core
-from sora_bot.models import JobState
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job, JobState
 from tests.conftest import make_settings
 from tests.discord_double import DiscordDouble, InteractionHandle, Message, pointed_at
 from tests.provider_double import ProviderDouble

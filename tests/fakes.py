@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sora_bot.engine.delivery import DeliveryError
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job
 
 
 @dataclass

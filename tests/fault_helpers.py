@@ -7,9 +7,8 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from sora_bot.core import Core
-from sora_bot.models import Requester, VideoOptions
+from sora_bot.models import Job, Requester, VideoOptions
 from sora_bot.provider.client import ProviderClient
-from sora_bot.storage.jobs import Job
 
 # Plenty of credits and slots, so that only the fault under test decides an outcome.
 ROOMY: dict[str, Any] = {
@@ -50,7 +49,7 @@ async def wait_terminal(core: Core, job_id: int, timeout: float = 15.0) -> Job:
 
 def use_short_timeouts(core: Core, seconds: float = 0.3) -> None:
     """Give the worker a provider client whose requests time out after ``seconds``."""
-    core.worker.provider = ProviderClient(
+    core.worker.steps.provider = ProviderClient(
         cast(ProviderClient, core.provider)._session,
         base_url=core.settings.api_base,
         api_key=core.settings.require_api_key(),

@@ -9,8 +9,7 @@ import pytest
 
 from cogs.buttons.remake import join_prompt, split_prompt
 from sora_bot.core import Core
-from sora_bot.models import MAX_PROMPT_CHARS, JobState
-from sora_bot.storage.jobs import Job
+from sora_bot.models import MAX_PROMPT_CHARS, Job, JobState
 from tests.bot_harness import answer_text, finished, png_bytes, running_bot, wait_answer, wait_job
 from tests.discord_double import (
     DiscordDouble,

@@ -14,7 +14,8 @@ import pytest
 
 from sora_bot.core import Core
 from sora_bot.engine.callbacks import CallbackServer, RateLimiter
-from sora_bot.engine.worker import Worker, token_hash
+from sora_bot.engine.claims import token_hash
+from sora_bot.engine.worker import Worker
 from sora_bot.models import JobState, Requester, VideoOptions
 from sora_bot.services import Services, running_services
 from sora_bot.storage.database import Database

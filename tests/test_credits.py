@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from sora_bot.models import JobState, Requester, VideoOptions
+from sora_bot.models import CreditState, JobState, Requester, VideoOptions
 from sora_bot.rules.credits import CreditRefused, Credits, next_reset, utc_day
 from sora_bot.storage.database import Database
 from sora_bot.storage.jobs import JobStore
@@ -28,18 +28,30 @@ async def test_refund_and_settle_exactly_once(credits: Credits, store: JobStore)
     job = await credits.reserve(ALICE, TEN, 10)
     now = credits.clock()
     assert await store.finish(
-        job.id, expect=[JobState.QUEUED], state=JobState.FAILED, credits="refunded", now=now
+        job.id,
+        from_states=[JobState.QUEUED],
+        to=JobState.FAILED,
+        credits=CreditState.REFUNDED,
+        now=now,
     )
     # A second path trying to end the same job changes nothing (no double refund).
     assert not await store.finish(
-        job.id, expect=[JobState.QUEUED], state=JobState.DELIVERED, credits="settled", now=now
+        job.id,
+        from_states=[JobState.QUEUED],
+        to=JobState.DELIVERED,
+        credits=CreditState.SETTLED,
+        now=now,
     )
     assert (await store.require(job.id)).credit_state == "refunded"
     assert (await credits.status(ALICE)).used == 0
 
     kept = await credits.reserve(ALICE, TEN, 10)
     assert await store.finish(
-        kept.id, expect=[JobState.QUEUED], state=JobState.DELIVERED, credits="settled", now=now
+        kept.id,
+        from_states=[JobState.QUEUED],
+        to=JobState.DELIVERED,
+        credits=CreditState.SETTLED,
+        now=now,
     )
     assert (await credits.status(ALICE)).used == 10
 

@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from sora_bot.models import JobState, Requester, VideoOptions
+from sora_bot.models import CreditState, JobState, Requester, VideoOptions
 from sora_bot.storage.backup import backup_database
 from sora_bot.storage.database import Database
 from sora_bot.storage.jobs import JobStore
@@ -61,18 +61,18 @@ async def test_backup_command(tmp_path: Path) -> None:
 
 async def make_job(store: JobStore, db: Database, state: JobState, file: Path, now: float) -> int:
     async with db.transaction() as conn:
-        job_id = await store.insert(
+        job = await store.insert(
             conn,
             requester=ALICE,
             options=VideoOptions("x"),
             cost=10,
             credit_day="2026-01-01",
-            credit_state="settled",
+            credit_state=CreditState.SETTLED,
             state=state,
             now=now,
         )
-    await store.update(job_id, now=now, file_path=str(file))
-    return job_id
+    await store.transition(job.id, None, changes={"file_path": str(file)}, now=now)
+    return job.id
 
 
 def write(path: Path, size: int, mtime: float) -> None:

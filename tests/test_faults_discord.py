@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from sora_bot.core import Core
-from sora_bot.models import JobState, Requester, VideoOptions
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job, JobState, Requester, VideoOptions
 from tests.bot_harness import bot_messages, finished, running_bot, video_posts, wait_job
 from tests.discord_double import DiscordDouble, Message, Permission
 from tests.provider_double import ProviderDouble
@@ -175,8 +174,9 @@ async def test_job_without_status_message_gets_its_outcome_posted(
         held = await bot.core.jobs.submit(requester, VideoOptions("held"), hold=True)
         # As if the process that was preparing it died long ago: the worker expires it now.
         long_ago = bot.core.jobs.clock() - 3600
-        await bot.core.store.update(
-            held.id, now=long_ago, created_at=long_ago, next_attempt_at=long_ago
+        await bot.core.db.execute(
+            "UPDATE jobs SET updated_at = ?, created_at = ?, next_attempt_at = ? WHERE id = ?",
+            (long_ago, long_ago, long_ago, held.id),
         )
         bot.core.worker.wake()
         job = await wait_job(bot.core, finished, timeout=2)

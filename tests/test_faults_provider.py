@@ -14,8 +14,7 @@ import pytest
 
 from sora_bot import messages
 from sora_bot.core import Core
-from sora_bot.models import JobState, Requester
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job, JobState, Requester
 from tests.engine import running_core
 from tests.fakes import RecordingDelivery
 from tests.fault_helpers import (

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from sora_bot import messages
-from sora_bot.errors import (
+from sora_bot.provider.errors import (
     DownloadError,
     ProviderError,
     ProviderUnavailable,

@@ -7,7 +7,7 @@ import pytest
 
 from sora_bot.engine.service import JobService
 from sora_bot.errors import InvalidInput
-from sora_bot.models import JobState, Requester, VideoOptions
+from sora_bot.models import CreditState, JobState, Requester, VideoOptions
 from sora_bot.rules import policy as policy_module
 from sora_bot.rules.credits import CreditRefused, Credits
 from sora_bot.rules.policy import GuildPolicy, PolicyRefused
@@ -190,7 +190,11 @@ async def test_reset_gives_each_credit_back_once(
     assert (await jobs.quota(ALICE)).remaining == 30
     for job in (first, second):
         assert await store.finish(
-            job.id, expect=[job.state], state=JobState.FAILED, credits="refunded", now=clock()
+            job.id,
+            from_states=[job.state],
+            to=JobState.FAILED,
+            credits=CreditState.REFUNDED,
+            now=clock(),
         )
     assert (await jobs.quota(ALICE)).remaining == 30  # not 60
     # A failed job is refunded even after a reset: it no longer counts for the guild budget.
@@ -201,12 +205,20 @@ async def test_reset_gives_each_credit_back_once(
     bob = Requester(G, "c1", "bob")
     done = await jobs.submit(bob, fifteen)
     await store.finish(
-        done.id, expect=[done.state], state=JobState.DELIVERED, credits="settled", now=clock()
+        done.id,
+        from_states=[done.state],
+        to=JobState.DELIVERED,
+        credits=CreditState.SETTLED,
+        now=clock(),
     )
     later = await jobs.submit(bob, fifteen)
     assert await policy.reset_day(G, ADMIN, "bob") == 30
     await store.finish(
-        later.id, expect=[later.state], state=JobState.DELIVERED, credits="settled", now=clock()
+        later.id,
+        from_states=[later.state],
+        to=JobState.DELIVERED,
+        credits=CreditState.SETTLED,
+        now=clock(),
     )
     assert (await jobs.quota(bob)).remaining == 30
     assert await policy.reset_day(G, ADMIN, "bob") == 0

@@ -22,7 +22,7 @@ from PIL import Image
 from sora_bot.engine.service import JobService
 from sora_bot.errors import InvalidInput
 from sora_bot.media import ACCEPTED, MAX_PIXELS, MAX_SIDE, prepare_image
-from sora_bot.models import MAX_PROMPT_CHARS, JobState, Requester, VideoOptions
+from sora_bot.models import MAX_PROMPT_CHARS, CreditState, JobState, Requester, VideoOptions
 from sora_bot.rules.credits import CreditRefused, Credits
 from sora_bot.rules.validation import build_options, clean_prompt
 from sora_bot.storage.database import Database
@@ -377,9 +377,9 @@ def test_concurrent_submits_respect_a_model_of_the_rules(
                 refunded = rnd.random() < 0.5
                 await store.finish(
                     job_id,
-                    expect=[JobState.QUEUED],
-                    state=JobState.FAILED if refunded else JobState.DELIVERED,
-                    credits="refunded" if refunded else "settled",
+                    from_states=[JobState.QUEUED],
+                    to=JobState.FAILED if refunded else JobState.DELIVERED,
+                    credits=CreditState.REFUNDED if refunded else CreditState.SETTLED,
                     now=clock(),
                 )
 

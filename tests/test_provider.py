@@ -16,10 +16,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from sora_bot.errors import (
+from sora_bot.errors import ConfigError
+from sora_bot.models import TaskStatus, VideoOptions
+from sora_bot.provider import client as provider_module
+from sora_bot.provider.client import ProviderClient
+from sora_bot.provider.errors import (
     AuthenticationFailed,
     BadRequest,
-    ConfigError,
     DownloadError,
     InsufficientQuota,
     NotFound,
@@ -32,9 +35,6 @@ from sora_bot.errors import (
     SoraAPIError,
     SubmissionUncertain,
 )
-from sora_bot.models import TaskStatus, VideoOptions
-from sora_bot.provider import client as provider_module
-from sora_bot.provider.client import ProviderClient
 from tests.provider_double import (
     CREATE_PATH,
     ENVELOPES,

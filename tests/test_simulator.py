@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sora_bot.errors import NotFound
 from sora_bot.media import probe_video
 from sora_bot.models import JobState, Requester, TaskStatus, VideoOptions
+from sora_bot.provider.errors import NotFound
 from sora_bot.provider.simulator import SimulatedProvider, SimulatedTask
 from sora_bot.settings import DEFAULT_SIMULATE_MODERATION, load_settings
 from tests.engine import running_core

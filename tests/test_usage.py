@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image
 
-from sora_bot.models import JobState, Requester, VideoOptions
+from sora_bot.models import CreditState, JobState, Requester, VideoOptions
 from sora_bot.rules.charts import HEIGHT, WIDTH, daily_spend_png
 from sora_bot.rules.credits import Credits
 from sora_bot.rules.policy import GuildPolicy
@@ -44,9 +44,9 @@ async def add_job(
             refund = state in (JobState.FAILED, JobState.REJECTED)
             await store.finish(
                 job.id,
-                expect=[JobState.QUEUED],
-                state=state,
-                credits="refunded" if refund else "settled",
+                from_states=[JobState.QUEUED],
+                to=state,
+                credits=CreditState.REFUNDED if refund else CreditState.SETTLED,
                 now=clock.now,
             )
     finally:
@@ -81,7 +81,9 @@ async def test_guild_usage_carries_the_provider_bill(
     reports: UsageReports, credits: Credits, store: JobStore, clock: FakeClock
 ) -> None:
     job = await credits.reserve(Requester(G, "c1", "alice"), VideoOptions("a fox"), 10)
-    await store.update(job.id, now=clock.now, task_id="task-1", provider_credits=7.5)
+    await store.transition(
+        job.id, None, changes={"task_id": "task-1", "provider_credits": 7.5}, now=clock.now
+    )
     usage = await reports.guild(G)
     assert [(d.jobs, d.provider_credits) for d in usage.provider] == [(1, 7.5)]
     assert (await reports.guild("other")).provider == []

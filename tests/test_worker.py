@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from sora_bot.core import Core
-from sora_bot.models import JobState, Requester, VideoOptions
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job, JobState, Requester, VideoOptions
 from tests.engine import running_core
 from tests.fakes import RecordingDelivery
 from tests.provider_double import FAILURE_CODES, running_provider
@@ -138,7 +137,7 @@ async def test_interrupted_submit_is_refunded_not_resent(tmp_path: Path) -> None
         async with running_core(tmp_path, double.base_url, delivery, start=False) as core:
             job = await core.jobs.submit(ALICE, OPTIONS)
             # As if the process died right after committing "submitting", before the answer.
-            await core.store.update(job.id, now=core.jobs.clock(), state=JobState.SUBMITTING)
+            await core.store.transition(job.id, None, JobState.SUBMITTING, now=core.jobs.clock())
         async with running_core(tmp_path, double.base_url, delivery) as core:
             done = await wait_terminal(core, job.id)
     assert done.state is JobState.FAILED and done.error_code == "submit_interrupted"
@@ -154,12 +153,12 @@ async def test_crash_after_upload_before_commit_delivers_once(tmp_path: Path) ->
             job = await core.jobs.submit(ALICE, OPTIONS)
             await wait_terminal(core, job.id)
             # Rewind the commit: the upload happened but "delivered" was never written.
-            await core.store.update(
+            await core.store.transition(
                 job.id,
+                None,
+                JobState.DELIVERING,
+                {"outcome_posted": False, "next_attempt_at": core.jobs.clock()},
                 now=core.jobs.clock(),
-                state=JobState.DELIVERING,
-                outcome_posted=0,
-                next_attempt_at=core.jobs.clock(),
             )
         async with running_core(tmp_path, double.base_url, delivery) as core:
             done = await wait_terminal(core, job.id)

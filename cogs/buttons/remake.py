@@ -15,8 +15,8 @@ from cogs.errors import UserFacingError, reply_with_error
 from cogs.launch import launch_job
 from sora_bot import messages
 from sora_bot.media import PreparedImage, prepare_image_async
+from sora_bot.models import Job
 from sora_bot.rules.validation import clean_prompt
-from sora_bot.storage.jobs import Job
 
 if TYPE_CHECKING:
     from sora_bot.engine.service import JobService

@@ -27,7 +27,7 @@ from cogs.buttons.remake import (
 from cogs.context import core_of
 from cogs.errors import UserFacingError
 from sora_bot import messages
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job
 
 Button = discord.ui.Button[discord.ui.View]
 JOB_ID = r"(?P<job_id>[0-9]{1,19})"

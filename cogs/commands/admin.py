@@ -352,9 +352,7 @@ class AdminCog(commands.Cog):
 
     async def _done(self, interaction: discord.Interaction, action: str, **details: object) -> None:
         await interaction.response.send_message(
-            messages.simulation_label(
-                messages.admin_done(action, **details), self.config.simulate
-            ),
+            messages.simulation_label(messages.admin_done(action, **details), self.config.simulate),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from sora_bot.models import JobState
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job, JobState
 
 PROMPT_EXCERPT = 300
 BAR_CELLS = 12

@@ -22,7 +22,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from sora_bot.engine.worker import Worker, token_hash
+from sora_bot.engine.claims import token_hash
+from sora_bot.engine.worker import Worker
 from sora_bot.infra.listen import listen
 from sora_bot.infra.logs import event
 from sora_bot.storage.jobs import JobStore

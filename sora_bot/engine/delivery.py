@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sora_bot.errors import SoraBotError
-from sora_bot.storage.jobs import Job
+from sora_bot.models import Job
 
 
 class DeliveryError(SoraBotError):

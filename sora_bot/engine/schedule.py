@@ -8,6 +8,7 @@ DEFAULT_ESTIMATE = 300.0  # seconds; the provider's typical estimated_time
 TRUST_PROGRESS = 10  # percent; below this a progress rate is too noisy to extrapolate
 OVERDUE_GRACE = 0.05  # fraction of the expected duration polled at the floor once overdue
 END_MARGIN = 0.05  # seconds after the expected end, so that poll sees a punctual task done
+ACCEPTED_GRACE = 300.0  # seconds a front end may take to prepare a held job before it is dropped
 FIRST_CHECK = 20.0  # an early look catches fast failures (moderation is the most common)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sora_bot.engine.worker import ACCEPTED_GRACE
-from sora_bot.models import JobState, Requester, VideoOptions
+from sora_bot.engine.schedule import ACCEPTED_GRACE
+from sora_bot.models import CreditState, Job, JobState, Requester, VideoOptions
 from sora_bot.rules.credits import Credits, QuotaStatus
 from sora_bot.rules.policy import GuildPolicy
 from sora_bot.rules.validation import video_cost
 from sora_bot.settings import Settings
-from sora_bot.storage.jobs import Job, JobStore
+from sora_bot.storage.jobs import JobChanges, JobStore
 
 
 class JobService:
@@ -87,31 +87,34 @@ class JobService:
         front_ref: Mapping[str, Any] | None = None,
     ) -> bool:
         """Queue a held job, adding what the front end prepared."""
-        fields: dict[str, Any] = {"state": JobState.QUEUED, "next_attempt_at": self.clock()}
+        changes = JobChanges(next_attempt_at=self.clock())
         if image_url is not None:
-            fields["image_url"] = image_url
+            changes["image_url"] = image_url
         if front_ref is not None:
-            fields["front_ref"] = dict(front_ref)
-        released = await self.store.update(
-            job_id, expect=[JobState.ACCEPTED], now=self.clock(), **fields
+            changes["front_ref"] = dict(front_ref)
+        released = await self.store.transition(
+            job_id, [JobState.ACCEPTED], JobState.QUEUED, changes, now=self.clock()
         )
         if released:
             self.wake()
-        return released
+        return released is not None
 
     async def abandon(self, job_id: int, reason: str) -> bool:
         """Drop a held job that could not be prepared: refund; the front end tells the user."""
-        return await self.store.finish(
+        dropped = await self.store.finish(
             job_id,
-            expect=[JobState.ACCEPTED],
-            state=JobState.REJECTED,
-            credits="refunded",
+            [JobState.ACCEPTED],
+            JobState.REJECTED,
+            CreditState.REFUNDED,
+            JobChanges(
+                error_code="preparation_failed",
+                error_message=reason,
+                outcome_posted=True,
+                next_attempt_at=None,
+            ),
             now=self.clock(),
-            error_code="preparation_failed",
-            error_message=reason,
-            outcome_posted=1,
-            next_attempt_at=None,
         )
+        return dropped is not None
 
     async def get(self, job_id: int) -> Job | None:
         """The job with this id, or None (front ends act on jobs named by a button)."""

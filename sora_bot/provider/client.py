@@ -19,8 +19,9 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from sora_bot.errors import (
-    ConfigError,
+from sora_bot.errors import ConfigError
+from sora_bot.models import MODEL, Task, TaskStatus, VideoOptions
+from sora_bot.provider.errors import (
     DownloadError,
     NotFound,
     ProviderUnavailable,
@@ -28,7 +29,6 @@ from sora_bot.errors import (
     SubmissionUncertain,
     error_for_status,
 )
-from sora_bot.models import MODEL, Task, TaskStatus, VideoOptions
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sora_bot.errors import DownloadError, NotFound
 from sora_bot.media import MediaError, make_test_video
 from sora_bot.models import Task, TaskStatus, VideoOptions
 from sora_bot.provider.client import ProviderObserver
+from sora_bot.provider.errors import DownloadError, NotFound
 from sora_bot.settings import Settings
 
 URL_PREFIX = "simulated://"

@@ -10,10 +10,19 @@ from typing import Any
 import aiosqlite
 
 from sora_bot.errors import SoraBotError
-from sora_bot.models import ACTIVE_STATES, JobState, Requester, VideoOptions
+from sora_bot.models import (
+    ACTIVE_STATES,
+    GUILD_CHARGED,
+    USER_CHARGED,
+    CreditState,
+    Job,
+    JobState,
+    Requester,
+    VideoOptions,
+)
 from sora_bot.settings import Settings
-from sora_bot.storage.database import Database
-from sora_bot.storage.jobs import Job, JobStore
+from sora_bot.storage.database import Database, sql_list
+from sora_bot.storage.jobs import JobStore
 
 _ACTIVE = [s.value for s in ACTIVE_STATES]
 _ACTIVE_SQL = ",".join("?" for _ in _ACTIVE)
@@ -103,19 +112,18 @@ class Credits:
                 reason = self._refusal(status, cost)
                 if reason:
                     raise CreditRefused(reason, status, cost)
-            job_id = await self.store.insert(
+            return await self.store.insert(
                 conn,
                 requester=requester,
                 options=options,
                 cost=cost if charge else 0,
                 credit_day=utc_day(now),
-                credit_state="reserved" if charge else "none",
+                credit_state=CreditState.RESERVED if charge else CreditState.NONE,
                 state=state,
                 now=now,
                 front_ref=front_ref,
                 next_attempt_at=next_attempt_at if next_attempt_at is not None else now,
             )
-        return await self.store.require(job_id)
 
     def _refusal(self, status: QuotaStatus, cost: int) -> str | None:
         if status.paused:
@@ -146,7 +154,7 @@ class Credits:
             conn,
             "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE guild_id = ? "
             "AND user_id = ? AND credit_day = ? "
-            "AND credit_state IN ('reserved', 'settled')",
+            f"AND credit_state IN {sql_list(USER_CHARGED)}",
             (who.guild_id, who.user_id, day),
         )
         active = await _scalar(
@@ -164,7 +172,7 @@ class Credits:
                 conn,
                 "SELECT COALESCE(SUM(cost), 0) FROM jobs "
                 "WHERE guild_id = ? AND credit_day = ? "
-                "AND credit_state IN ('reserved', 'settled', 'waived')",  # waived: reset_day
+                f"AND credit_state IN {sql_list(GUILD_CHARGED)}",  # waived: see reset_day
                 (who.guild_id, day),
             )
         return QuotaStatus(
@@ -204,58 +212,48 @@ class Credits:
         return self.settings.daily_credits
 
     async def grant(
-        self, guild_id: str, user_id: str, amount: int, *, reason: str = "", by: str = ""
-    ) -> None:
-        """Give a user extra credits for today only."""
-        async with self.db.transaction() as conn:
-            await self.grant_in(conn, guild_id, user_id, amount, reason=reason, by=by)
-
-    async def grant_in(
         self,
-        conn: aiosqlite.Connection,
         guild_id: str,
         user_id: str,
         amount: int,
         *,
         reason: str = "",
         by: str = "",
+        conn: aiosqlite.Connection | None = None,
     ) -> None:
-        """``grant`` inside the caller's transaction."""
+        """Give a user extra credits for today only (inside ``conn``'s transaction if given)."""
         now = self.clock()
-        await conn.execute(
-            "INSERT INTO credit_grants (guild_id, user_id, day, amount, reason, created_by, "
-            "created_at) VALUES (?,?,?,?,?,?,?)",
-            (guild_id, user_id, utc_day(now), amount, reason, by, now),
-        )
+        async with self.db.transaction(conn) as tx:
+            await tx.execute(
+                "INSERT INTO credit_grants (guild_id, user_id, day, amount, reason, created_by, "
+                "created_at) VALUES (?,?,?,?,?,?,?)",
+                (guild_id, user_id, utc_day(now), amount, reason, by, now),
+            )
 
     async def set_override(
-        self, guild_id: str, kind: str, target_id: str, daily_credits: int | None
-    ) -> None:
-        """Set (or with None, remove) a per-user or per-role daily allowance."""
-        async with self.db.transaction() as conn:
-            await self.set_override_in(conn, guild_id, kind, target_id, daily_credits)
-
-    async def set_override_in(
         self,
-        conn: aiosqlite.Connection,
         guild_id: str,
         kind: str,
         target_id: str,
         daily_credits: int | None,
+        *,
+        conn: aiosqlite.Connection | None = None,
     ) -> None:
-        """``set_override`` inside the caller's transaction."""
-        if daily_credits is None:
-            await conn.execute(
-                "DELETE FROM allowance_overrides WHERE guild_id = ? AND kind = ? AND target_id = ?",
-                (guild_id, kind, target_id),
-            )
-        else:
-            await conn.execute(
-                "INSERT INTO allowance_overrides (guild_id, kind, target_id, daily_credits) "
-                "VALUES (?,?,?,?) ON CONFLICT (guild_id, kind, target_id) "
-                "DO UPDATE SET daily_credits = excluded.daily_credits",
-                (guild_id, kind, target_id, daily_credits),
-            )
+        """Set (or with None, remove) a per-user or per-role daily allowance."""
+        async with self.db.transaction(conn) as tx:
+            if daily_credits is None:
+                await tx.execute(
+                    "DELETE FROM allowance_overrides "
+                    "WHERE guild_id = ? AND kind = ? AND target_id = ?",
+                    (guild_id, kind, target_id),
+                )
+            else:
+                await tx.execute(
+                    "INSERT INTO allowance_overrides (guild_id, kind, target_id, daily_credits) "
+                    "VALUES (?,?,?,?) ON CONFLICT (guild_id, kind, target_id) "
+                    "DO UPDATE SET daily_credits = excluded.daily_credits",
+                    (guild_id, kind, target_id, daily_credits),
+                )
 
 
 async def _one(

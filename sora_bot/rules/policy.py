@@ -12,12 +12,12 @@ import aiosqlite
 
 from sora_bot import messages
 from sora_bot.errors import InvalidInput
-from sora_bot.models import Requester, VideoOptions
+from sora_bot.models import USER_CHARGED, CreditState, Requester, VideoOptions
 from sora_bot.rules.credits import Credits, utc_day
 from sora_bot.rules.terms import BlockedTerm, TermMatcher, blocked_term, normalize
 from sora_bot.rules.validation import build_options
 from sora_bot.settings import Settings
-from sora_bot.storage.database import Database
+from sora_bot.storage.database import Database, sql_list
 
 BUILTIN_ASPECT_RATIO = "16:9"
 BUILTIN_DURATION = 10
@@ -205,7 +205,7 @@ class GuildPolicy:
         """A role's or a member's daily allowance (None removes it)."""
         details = {"target": target_id, "credits": credits}
         async with self._action(guild_id, actor, f"allowance_{kind}", **details) as (conn, _):
-            await self.credits.set_override_in(conn, guild_id, kind, target_id, credits)
+            await self.credits.set_override(guild_id, kind, target_id, credits, conn=conn)
 
     async def grant(
         self, guild_id: str, actor: str, user_id: str, amount: int, reason: str
@@ -213,7 +213,7 @@ class GuildPolicy:
         """Extra credits for a member, today only."""
         details = {"target": user_id, "credits": amount, "reason": reason}
         async with self._action(guild_id, actor, "grant", **details) as (conn, _):
-            await self.credits.grant_in(conn, guild_id, user_id, amount, reason=reason, by=actor)
+            await self.credits.grant(guild_id, user_id, amount, reason=reason, by=actor, conn=conn)
 
     async def reset_day(self, guild_id: str, actor: str, user_id: str) -> int:
         """Give back everything a member spent today; returns the credits.
@@ -229,9 +229,9 @@ class GuildPolicy:
         async with (
             self._action(guild_id, actor, "reset_user", target=user_id) as (conn, details),
             conn.execute(
-                "UPDATE jobs SET credit_state = 'waived' WHERE guild_id = ? AND user_id = ? "
-                "AND credit_day = ? AND credit_state IN ('reserved', 'settled') RETURNING cost",
-                (guild_id, user_id, utc_day(self.clock())),
+                "UPDATE jobs SET credit_state = ? WHERE guild_id = ? AND user_id = ? "
+                f"AND credit_day = ? AND credit_state IN {sql_list(USER_CHARGED)} RETURNING cost",
+                (CreditState.WAIVED.value, guild_id, user_id, utc_day(self.clock())),
             ) as cur,
         ):
             given = sum(int(r[0]) for r in await cur.fetchall())

@@ -9,14 +9,13 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sora_bot.models import JobState
+from sora_bot.models import GUILD_CHARGED, Job, JobState
 from sora_bot.rules.credits import utc_day
-from sora_bot.storage.database import Database
-from sora_bot.storage.jobs import DailySpend, Job, JobStore
+from sora_bot.storage.database import Database, sql_list
+from sora_bot.storage.jobs import DailySpend, JobStore, job_from_row
 
 # Waived: given back to the member by an admin's reset of their day (GuildPolicy.reset_day).
-CHARGED_STATES = ("reserved", "settled", "waived")
-CHARGED = f"credit_state IN {CHARGED_STATES}"
+CHARGED = f"credit_state IN {sql_list(GUILD_CHARGED)}"
 CHART_DAYS = 14
 # Jobs are grouped by how they ended; every unfinished state counts as "in progress".
 OUTCOMES = {
@@ -148,7 +147,7 @@ class UsageReports:
             user_id=user_id,
             spend=await self._spend(where, params),
             outcomes=await self._outcomes(where, params),
-            recent=[Job.from_row(r) for r in rows],
+            recent=[job_from_row(r) for r in rows],
         )
 
     async def audit(self, guild_id: str, *, limit: int = 20) -> list[AuditEntry]:
@@ -169,7 +168,7 @@ class UsageReports:
                 kind="job",
                 actor_id=str(r["user_id"]),
                 action=outcome_of(str(r["state"])),
-                cost=int(r["cost"]) if r["credit_state"] in CHARGED_STATES else 0,
+                cost=int(r["cost"]) if r["credit_state"] in GUILD_CHARGED else 0,
                 text=str(r["prompt"]),
                 job_id=int(r["id"]),
             )

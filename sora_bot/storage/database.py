@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import re
 import sqlite3
@@ -17,6 +18,11 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d+)_[\w-]+\.sql$")
+
+
+def sql_list(values: Iterable[enum.StrEnum]) -> str:
+    """``('a', 'b')`` for a SQL ``IN``: only for the project's own enum values, never input."""
+    return "(" + ", ".join(f"'{v.value}'" for v in values) + ")"
 
 
 def migration_files(folder: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
@@ -93,8 +99,17 @@ class Database:
             await self._conn.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE … COMMIT under the lock; rolls back on any error."""
+    async def transaction(
+        self, conn: aiosqlite.Connection | None = None
+    ) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT under the lock; rolls back on any error.
+
+        Given the connection of a transaction already open (``conn``), joins it instead, so
+        one method serves both alone and inside a caller's larger transaction.
+        """
+        if conn is not None:
+            yield conn
+            return
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -114,6 +129,19 @@ class Database:
         """The first row of a read query, or None."""
         async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
             return await cur.fetchone()
+
+    async def write(
+        self, sql: str, params: Iterable[Any] = (), *, conn: aiosqlite.Connection | None = None
+    ) -> list[sqlite3.Row]:
+        """One write statement with ``RETURNING``: the rows as written.
+
+        Alone it is atomic on its own (autocommit); with ``conn`` it joins that transaction.
+        """
+        if conn is not None:
+            async with conn.execute(sql, tuple(params)) as cur:
+                return list(await cur.fetchall())
+        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One write statement, atomic on its own; returns the number of rows changed.

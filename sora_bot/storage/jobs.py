@@ -1,4 +1,4 @@
-"""Job rows: the typed Job value and the conditional updates that move it between states."""
+"""Job rows: reads, and the conditional transitions that move a job between states."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypedDict
 
 import aiosqlite
 
-from sora_bot.models import JobState, Requester, VideoOptions
+from sora_bot.models import (
+    IN_FLIGHT_STATES,
+    CreditState,
+    Job,
+    JobState,
+    Requester,
+    VideoOptions,
+)
 from sora_bot.storage.database import Database
-
-IN_FLIGHT_STATES = (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,23 +40,10 @@ class StoredFile:
     state: JobState
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One row of ``jobs``."""
+class JobChanges(TypedDict, total=False):
+    """Columns a transition may set besides the state (a key left out keeps its value)."""
 
-    id: int
-    guild_id: str
-    channel_id: str
-    user_id: str
-    prompt: str
-    aspect_ratio: str
-    duration: int
-    remove_watermark: bool
     image_url: str | None
-    cost: int
-    credit_day: str
-    credit_state: str
-    state: JobState
     task_id: str | None
     progress: int
     estimated_seconds: int | None
@@ -64,56 +56,44 @@ class Job:
     delivery_ref: str | None
     outcome_posted: bool
     attempts: int
-    created_at: float
     submitted_at: float | None
     completed_at: float | None
-    finished_at: float | None
-    updated_at: float
     next_attempt_at: float | None
-    provider_credits: float | None = None
-    callback_at: float | None = None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
-        data = {name: row[name] for name in _JOB_FIELDS}  # extra query columns are ignored
-        data["state"] = JobState(data["state"])
-        data["remove_watermark"] = bool(data["remove_watermark"])
-        data["outcome_posted"] = bool(data["outcome_posted"])
-        data["front_ref"] = json.loads(data["front_ref"]) if data["front_ref"] else {}
-        return cls(**data)
-
-    @property
-    def options(self) -> VideoOptions:
-        return VideoOptions(
-            self.prompt, self.aspect_ratio, self.duration, self.remove_watermark, self.image_url
-        )
-
-    @property
-    def requester(self) -> Requester:
-        return Requester(self.guild_id, self.channel_id, self.user_id)
+    provider_credits: float | None
+    callback_hash: str | None
+    callback_at: float | None
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
 
 
-def _update_sql(
-    job_id: int, expect: Iterable[JobState] | None, now: float, fields: dict[str, Any]
-) -> tuple[str, list[Any]]:
-    """The conditional UPDATE behind ``JobStore.update``."""
-    values = {"updated_at": now, **fields}
-    for key, value in values.items():
-        if isinstance(value, JobState):
-            values[key] = value.value
-        elif key == "front_ref":
-            values[key] = json.dumps(value)
-    sets = ", ".join(f"{key} = ?" for key in values)
-    sql = f"UPDATE jobs SET {sets} WHERE id = ?"
-    params: list[Any] = [*values.values(), job_id]
-    if expect is not None:
-        states = [s.value for s in expect]
-        sql += f" AND state IN ({_placeholders(states)})"
-        params += states
-    return sql, params
+def job_from_row(row: sqlite3.Row) -> Job:
+    """The typed job of a ``jobs`` row (extra query columns are ignored)."""
+    data = {name: row[name] for name in _JOB_FIELDS}
+    data["state"] = JobState(data["state"])
+    data["credit_state"] = CreditState(data["credit_state"])
+    data["remove_watermark"] = bool(data["remove_watermark"])
+    data["outcome_posted"] = bool(data["outcome_posted"])
+    data["front_ref"] = json.loads(data["front_ref"]) if data["front_ref"] else {}
+    return Job(**data)
+
+
+def _set_clause(now: float, to: JobState | None, changes: JobChanges) -> tuple[str, list[Any]]:
+    values: dict[str, Any] = {"updated_at": now, **changes}
+    if to is not None:
+        values["state"] = to.value
+    if "front_ref" in values:
+        values["front_ref"] = json.dumps(values["front_ref"])
+    if "outcome_posted" in values:
+        values["outcome_posted"] = int(values["outcome_posted"])
+    return ", ".join(f"{key} = ?" for key in values), list(values.values())
+
+
+def _state_filter(from_states: Collection[JobState] | None) -> tuple[str, list[Any]]:
+    if from_states is None:
+        return "", []
+    states = [s.value for s in from_states]
+    return f" AND state IN ({_placeholders(states)})", states
 
 
 def _placeholders(values: Iterable[Any]) -> str:
@@ -134,18 +114,18 @@ class JobStore:
         options: VideoOptions,
         cost: int,
         credit_day: str,
-        credit_state: str,
+        credit_state: CreditState,
         state: JobState,
         now: float,
         front_ref: Mapping[str, Any] | None = None,
         next_attempt_at: float | None = None,
-    ) -> int:
-        """Insert a job inside the caller's transaction; returns its id."""
-        cur = await conn.execute(
+    ) -> Job:
+        """Insert a job inside the caller's transaction; returns it as stored."""
+        rows = await self.db.write(
             """INSERT INTO jobs (guild_id, channel_id, user_id, prompt, aspect_ratio, duration,
                    remove_watermark, image_url, cost, credit_day, credit_state, state, front_ref,
                    created_at, updated_at, next_attempt_at)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *""",
             (
                 requester.guild_id,
                 requester.channel_id,
@@ -157,21 +137,21 @@ class JobStore:
                 options.image_url,
                 cost,
                 credit_day,
-                credit_state,
+                credit_state.value,
                 state.value,
                 json.dumps(dict(front_ref or {})),
                 now,
                 now,
                 next_attempt_at,
             ),
+            conn=conn,
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return job_from_row(rows[0])
 
     async def get(self, job_id: int) -> Job | None:
         """The job with this id, or None."""
         row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return Job.from_row(row) if row else None
+        return job_from_row(row) if row else None
 
     async def require(self, job_id: int) -> Job:
         """The job with this id (it must exist)."""
@@ -192,7 +172,7 @@ class JobStore:
             "ORDER BY next_attempt_at LIMIT ?",
             (now, JobState.QUEUED.value, json.dumps(list(exclude)), limit),
         )
-        return [Job.from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     async def next_due_at(
         self, *, queued: bool = False, exclude: Collection[int] = ()
@@ -236,7 +216,7 @@ class JobStore:
                 ORDER BY turn, COALESCE(last_served, 0), id""",
             (JobState.QUEUED.value,),
         )
-        return [Job.from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     async def count_in_flight(self) -> int:
         """Jobs currently holding a provider slot (until their video is on disk: a full disk
@@ -253,58 +233,63 @@ class JobStore:
             "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
             (guild_id, user_id, limit),
         )
-        return [Job.from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
-    async def update(
-        self, job_id: int, *, expect: Iterable[JobState] | None = None, now: float, **fields: Any
-    ) -> bool:
-        """Set ``fields``; with ``expect``, only if the job is still in one of those states."""
-        sql, params = _update_sql(job_id, expect, now, fields)
-        return await self.db.execute(sql, params) == 1
-
-    async def update_in(
+    async def transition(
         self,
-        conn: aiosqlite.Connection,
         job_id: int,
+        from_states: Collection[JobState] | None,
+        to: JobState | None = None,
+        changes: JobChanges | None = None,
         *,
-        expect: Iterable[JobState] | None = None,
         now: float,
-        **fields: Any,
-    ) -> bool:
-        """``update`` inside the caller's transaction."""
-        sql, params = _update_sql(job_id, expect, now, fields)
-        cur = await conn.execute(sql, params)
-        return cur.rowcount == 1
+        conn: aiosqlite.Connection | None = None,
+    ) -> Job | None:
+        """Move the job to ``to`` (None: keep its state) and set ``changes``, in one write.
+
+        Only if it is still in one of ``from_states`` (None: whatever its state). Returns the
+        row as written, or None when the job had moved on (another path won the race).
+        With ``conn``, the write joins the caller's transaction.
+        """
+        sets, params = _set_clause(now, to, changes or {})
+        where, states = _state_filter(from_states)
+        rows = await self.db.write(
+            f"UPDATE jobs SET {sets} WHERE id = ?{where} RETURNING *",
+            [*params, job_id, *states],
+            conn=conn,
+        )
+        return job_from_row(rows[0]) if rows else None
 
     async def finish(
         self,
         job_id: int,
+        from_states: Collection[JobState],
+        to: JobState,
+        credits: CreditState,
+        changes: JobChanges | None = None,
         *,
-        expect: Iterable[JobState],
-        state: JobState,
-        credits: str,
         now: float,
-        **fields: Any,
-    ) -> bool:
-        """Move to a terminal state and settle or refund the reservation, in one transaction.
+    ) -> Job | None:
+        """End the job in ``to`` and settle or refund its reservation, in one statement.
 
-        ``credits`` is ``"settled"`` or ``"refunded"``; the conditional updates make both
-        exactly-once even if two paths race to finish the same job.
+        ``credits`` is SETTLED or REFUNDED; the conditions make both exactly-once even if two
+        paths race to end the same job. Returns the final row, or None when it had moved on.
         """
-        assert credits in ("settled", "refunded")
-        async with self.db.transaction() as conn:
-            moved = await self.update_in(
-                conn, job_id, expect=expect, now=now, state=state, finished_at=now, **fields
-            )
-            if moved:
-                # A job waived by an admin's reset that then fails is refunded like any other
-                # (the member's own spend counts neither state, so nothing comes back twice).
-                held = "('reserved', 'waived')" if credits == "refunded" else "('reserved')"
-                await conn.execute(
-                    f"UPDATE jobs SET credit_state = ? WHERE id = ? AND credit_state IN {held}",
-                    (credits, job_id),
-                )
-            return moved
+        assert to.terminal and credits in (CreditState.SETTLED, CreditState.REFUNDED)
+        # A job waived by an admin's reset that then fails is refunded like any other (the
+        # member's own spend counts neither state, so nothing comes back twice).
+        held = [CreditState.RESERVED]
+        if credits is CreditState.REFUNDED:
+            held.append(CreditState.WAIVED)
+        sets, params = _set_clause(now, to, {**(changes or {})})
+        where, states = _state_filter(from_states)
+        rows = await self.db.write(
+            f"UPDATE jobs SET {sets}, finished_at = ?, credit_state = CASE WHEN credit_state "
+            f"IN ({_placeholders(held)}) THEN ? ELSE credit_state END "
+            f"WHERE id = ?{where} RETURNING *",
+            [*params, now, *(c.value for c in held), credits.value, job_id, *states],
+        )
+        return job_from_row(rows[0]) if rows else None
 
     async def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state present, zero included)."""
@@ -331,19 +316,13 @@ class JobStore:
             params.append(since_day)
         rows = await self.db.fetchall(
             "SELECT credit_day, COUNT(*), "
-            "COALESCE(SUM(CASE WHEN credit_state = 'settled' THEN cost ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN credit_state = '{CreditState.SETTLED.value}' THEN cost "
+            "ELSE 0 END), 0), "
             f"COALESCE(SUM(provider_credits), 0) FROM jobs WHERE {' AND '.join(where)} "
             "GROUP BY credit_day ORDER BY credit_day DESC",
             params,
         )
         return [DailySpend(r[0], int(r[1]), int(r[2]), float(r[3])) for r in rows]
-
-    async def set_callback(self, job_id: int, token_hash: str) -> None:
-        """Store the hash of a job's callback token (before the create POST)."""
-        await self.db.execute(
-            "UPDATE jobs SET callback_hash = ?, callback_at = NULL WHERE id = ?",
-            (token_hash, job_id),
-        )
 
     async def use_callback(self, token_hash: str, *, now: float, wake_at: float) -> Job | None:
         """Spend a callback token once: bring the job's next step forward to ``wake_at``.
@@ -361,18 +340,14 @@ class JobStore:
         )
         if hit is None:
             return None
-        async with (
-            self.db.transaction() as conn,
-            conn.execute(
-                "UPDATE jobs SET callback_at = ?, updated_at = ?, "
-                "next_attempt_at = MIN(COALESCE(next_attempt_at, ?), ?) "
-                f"WHERE callback_hash = ? AND callback_at IS NULL "
-                f"AND state IN ({_placeholders(states)}) RETURNING id",
-                (now, now, wake_at, wake_at, token_hash, *states),
-            ) as cur,
-        ):
-            row = await cur.fetchone()
-        return await self.get(int(row[0])) if row else None
+        rows = await self.db.write(
+            "UPDATE jobs SET callback_at = ?, updated_at = ?, "
+            "next_attempt_at = MIN(COALESCE(next_attempt_at, ?), ?) "
+            f"WHERE callback_hash = ? AND callback_at IS NULL "
+            f"AND state IN ({_placeholders(states)}) RETURNING *",
+            (now, now, wake_at, wake_at, token_hash, *states),
+        )
+        return job_from_row(rows[0]) if rows else None
 
     async def stored_files(self, job_ids: Iterable[int]) -> dict[int, StoredFile]:
         """The state and recorded file of each of these jobs that exists."""
