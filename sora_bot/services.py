@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sora_bot.core import Core
 from sora_bot.engine.callbacks import CallbackServer
-from sora_bot.infra.health import HealthServer
+from sora_bot.health import HealthServer
 from sora_bot.infra.metrics import DISCORD_HTTP_LOGGER
 from sora_bot.storage.retention import Retention
 
