@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sora_bot.engine.schedule import ACCEPTED_GRACE
@@ -14,25 +15,20 @@ from sora_bot.settings import Settings
 from sora_bot.storage.jobs import JobChanges, JobStore
 
 
+def _no_worker() -> None:
+    """Nothing to wake (a service without a worker, as in some tests)."""
+
+
+@dataclass(kw_only=True)
 class JobService:
     """What a front end (Discord cog, command line) calls; it never touches SQL or HTTP."""
 
-    def __init__(
-        self,
-        *,
-        store: JobStore,
-        credits: Credits,
-        settings: Settings,
-        clock: Callable[[], float],
-        wake: Callable[[], None] = lambda: None,
-        policy: GuildPolicy | None = None,
-    ) -> None:
-        self.store = store
-        self.policy = policy
-        self.credits = credits
-        self.settings = settings
-        self.clock = clock
-        self.wake = wake
+    store: JobStore
+    credits: Credits
+    settings: Settings
+    clock: Callable[[], float]
+    wake: Callable[[], None] = _no_worker  # tells the worker a job is queued
+    policy: GuildPolicy | None = None
 
     def cost_of(self, options: VideoOptions, surcharge: int | None = None) -> int:
         """Credits a job with these options costs (``surcharge``: the guild's, when known)."""

@@ -10,6 +10,7 @@ follows and ``sora_bot.engine.outcomes`` commits it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sora_bot import messages
@@ -27,34 +28,25 @@ from sora_bot.storage.jobs import JobChanges, JobStore
 Step = Callable[[Job], Awaitable[None]]
 
 
+@dataclass(kw_only=True)
 class Steps:
     """The work of each job state, with what it needs injected."""
 
-    def __init__(
-        self,
-        *,
-        store: JobStore,
-        provider: VideoProvider,
-        delivery: Delivery,
-        claims: SlotClaims,
-        notifier: Notifier,
-        settings: Settings,
-        clock: Callable[[], float],
-        metrics: Metrics,
-        slot_freed: Callable[[], None],
-    ) -> None:
-        self.store = store
-        self.provider = provider
-        self.delivery = delivery
-        self.claims = claims
-        self.notifier = notifier
-        self.settings = settings
-        self.clock = clock
-        self.metrics = metrics
-        self.slot_freed = slot_freed
-        self.started_at: float | None = None  # when the worker started (None: run_once)
-        self.polls = 0  # provider task queries made (for measurements)
-        self._fresh_deliveries: set[int] = set()  # moved to "delivering" here, not yet tried
+    store: JobStore
+    provider: VideoProvider
+    delivery: Delivery
+    claims: SlotClaims
+    notifier: Notifier
+    settings: Settings
+    clock: Callable[[], float]
+    metrics: Metrics
+    slot_freed: Callable[[], None]  # wakes the worker loop: a queued job may take the slot
+    started_at: float | None = None  # when the worker started (None: driven by run_once)
+    polls: int = 0  # provider task queries made (for measurements)
+    # Moved to "delivering" by this process and not yet tried: no need to look for a post.
+    _fresh_deliveries: set[int] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
         self._by_state: dict[JobState, Step] = {
             JobState.ACCEPTED: self.accepted,
             JobState.SUBMITTING: self.submitting,

@@ -41,27 +41,35 @@ class StoredFile:
 
 
 class JobChanges(TypedDict, total=False):
-    """Columns a transition may set besides the state (a key left out keeps its value)."""
+    """Columns a transition may set besides the state (a key left out keeps its value).
 
-    image_url: str | None
-    task_id: str | None
-    progress: int
-    estimated_seconds: int | None
-    error_code: str | None
-    error_message: str | None
-    video_url: str | None
-    file_path: str | None
-    file_size: int | None
+    Grouped by the step that writes them.
+    """
+
+    # the front end, while it prepares a held job
     front_ref: dict[str, Any]
-    delivery_ref: str | None
-    outcome_posted: bool
-    attempts: int
-    submitted_at: float | None
-    completed_at: float | None
+    image_url: str | None
+    # scheduling, on every step
     next_attempt_at: float | None
-    provider_credits: float | None
+    attempts: int
+    # the claim and the create POST
     callback_hash: str | None
     callback_at: float | None
+    submitted_at: float | None
+    task_id: str | None
+    provider_credits: float | None
+    # polls and the download
+    estimated_seconds: int | None
+    progress: int
+    video_url: str | None
+    completed_at: float | None
+    file_size: int | None
+    file_path: str | None
+    # the ending
+    error_message: str | None
+    error_code: str | None
+    outcome_posted: bool
+    delivery_ref: str | None
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
