@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from sora_bot import messages
+from sora_bot import outcome_texts as messages
 from sora_bot.engine.delivery import Delivery, DeliveryError
 from sora_bot.engine.schedule import next_poll_delay, retry_delay
 from sora_bot.errors import (
