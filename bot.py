@@ -48,9 +48,7 @@ class SoraBot(commands.Bot):
         )
         self.settings = settings
         self.force_sync = force_sync
-        self.delivery = DiscordDelivery(
-            self, edit_interval=settings.status_edit_interval, simulated=settings.simulate
-        )
+        self.delivery = DiscordDelivery(self, edit_interval=settings.status_edit_interval)
 
     async def setup_hook(self) -> None:
         """Load cogs (result buttons included), sync commands when changed, start the worker."""

@@ -15,11 +15,13 @@ import aiohttp
 import discord
 
 from cogs.buttons.views import delivered_view, failed_view
+from cogs.outgoing import EmbedMark, edit, post
+from cogs.refs import DiscordRefs
 from cogs.render.status import job_marker, status_embed
-from sora_bot import messages
 from sora_bot.engine.delivery import DeliveryError
 from sora_bot.media import MediaError, shrink_video
 from sora_bot.models import Job, JobState
+from sora_bot.outcome_texts import undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +36,13 @@ SIZE_MARGIN = 0.95  # stay under the limit: multipart overhead, rounding
 
 
 class DiscordDelivery:
-    """The core's Delivery, implemented on a discord.py client."""
+    """The core's Delivery, implemented on a discord.py client.
 
-    def __init__(
-        self,
-        client: discord.Client,
-        *,
-        edit_interval: float = EDIT_INTERVAL,
-        simulated: bool = False,
-    ) -> None:
+    Every post and edit goes through ``cogs.outgoing``, which labels it in simulation mode.
+    """
+
+    def __init__(self, client: discord.Client, *, edit_interval: float = EDIT_INTERVAL) -> None:
         self.client = client
-        self.simulated = simulated  # every post then says it is a simulation
         self.edit_interval = edit_interval
         self._latest: dict[int, tuple[Job, int | None]] = {}
         self._last_edit: dict[int, float] = {}
@@ -54,7 +52,7 @@ class DiscordDelivery:
 
     async def job_updated(self, job: Job, *, queue_position: int | None = None) -> None:
         """Schedule a throttled edit of the status message; only the newest state is shown."""
-        if "message_id" not in job.front_ref:
+        if DiscordRefs.of(job).message_id is None:
             return
         self._latest[job.id] = (job, queue_position)
         if job.id not in self._pending:
@@ -74,11 +72,16 @@ class DiscordDelivery:
 
     async def _edit_status(self, job: Job, queue_position: int | None = None) -> None:
         self._last_edit[job.id] = time.monotonic()
-        ref = job.front_ref
+        refs = DiscordRefs.of(job)
+        if refs.channel_id is None or refs.message_id is None:
+            return  # not posted yet: nothing to edit
         try:
-            channel = self.client.get_partial_messageable(int(ref["channel_id"]))
-            await channel.get_partial_message(int(ref["message_id"])).edit(
-                embed=status_embed(job, queue_position=queue_position, simulated=self.simulated),
+            channel = self.client.get_partial_messageable(refs.channel_id)
+            await edit(
+                self.client,
+                channel.get_partial_message(refs.message_id),
+                embed=status_embed(job, queue_position=queue_position),
+                mark=EmbedMark.FOOTER_SUFFIX,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError) as exc:
@@ -90,7 +93,7 @@ class DiscordDelivery:
         if pending is not None:
             pending.cancel()
         self._latest.pop(job.id, None)
-        if "message_id" in job.front_ref:
+        if DiscordRefs.of(job).message_id is not None:
             await self._edit_status(job)
         self._last_edit.pop(job.id, None)
 
@@ -110,7 +113,7 @@ class DiscordDelivery:
         # Too large for this guild: re-encode to fit (None when even that cannot fit).
         fits = (job.file_size or 0) <= limit
         upload = path if fits else await self._shrunk(job, path, limit)
-        text = messages.simulation_label(f"<@{job.user_id}> your video is ready.", self.simulated)
+        text = f"<@{job.user_id}> your video is ready."
         async with self._errors_mapped():
             ref = await self._upload(job, path, upload, limit, text)
         await self._final_status(replace(job, state=JobState.DELIVERED, progress=100))
@@ -144,7 +147,7 @@ class DiscordDelivery:
         async with self._errors_mapped():
             ref = await self._post(
                 job,
-                messages.simulation_label(f"<@{job.user_id}> {text}", self.simulated),
+                f"<@{job.user_id}> {text}",
                 view=failed_view(job.id) if retryable else None,
             )
         return ref
@@ -196,21 +199,23 @@ class DiscordDelivery:
             replied_user=False,
             users=[discord.Object(int(job.user_id))],
         )
+        refs = DiscordRefs.of(job)
         targets = self._targets(job)
         for index, channel_id in enumerate(targets):
             channel = self.client.get_partial_messageable(channel_id)
             reference = None
-            message_id = job.front_ref.get("message_id")
             # In the status message's own channel (no thread), the post replies to it.
-            if message_id and str(channel_id) == str(job.front_ref.get("channel_id")):
+            if refs.message_id is not None and channel_id == refs.channel_id:
                 reference = discord.MessageReference(
-                    message_id=int(message_id), channel_id=channel_id, fail_if_not_exists=False
+                    message_id=refs.message_id, channel_id=channel_id, fail_if_not_exists=False
                 )
             try:
-                message = await channel.send(
+                message = await post(
+                    self.client,
+                    channel,
                     content,
                     allowed_mentions=mentions,
-                    reference=reference,  # type: ignore[arg-type]
+                    reference=reference,
                     file=discord.File(file, filename=f"sora-{job.id}.mp4")
                     if file is not None
                     else discord.utils.MISSING,
@@ -226,11 +231,9 @@ class DiscordDelivery:
 
     def _targets(self, job: Job) -> list[int]:
         """The thread first (when there is one), then the channel of the request."""
-        ids: list[int] = []
-        thread_id = job.front_ref.get("thread_id")
-        if thread_id:
-            ids.append(int(thread_id))
-        ids.append(int(job.front_ref.get("channel_id") or job.channel_id))
+        refs = DiscordRefs.of(job)
+        ids = [] if refs.thread_id is None else [refs.thread_id]
+        ids.append(int(job.channel_id) if refs.channel_id is None else refs.channel_id)
         return ids
 
     def _filesize_limit(self, job: Job) -> int:
@@ -254,7 +257,7 @@ class DiscordDelivery:
                 f"Download it until <t:{expires}:f> (<t:{expires}:R>): {job.video_url}\n"
                 "The bot also keeps a copy; a server admin can fetch it."
             )
-        return messages.undeliverable(path=str(path))
+        return undeliverable(path=str(path))
 
     async def _ready(self) -> None:
         # After a restart the worker may resume before the gateway is ready (guild cache).

@@ -8,10 +8,10 @@ from typing import Any, cast
 import discord
 from discord import app_commands
 
-from cogs.context import settings_of
-from sora_bot import messages
+from cogs.outgoing import reply
 from sora_bot.errors import InvalidInput
 from sora_bot.rules.credits import CreditRefused
+from sora_bot.rules.refusals import credit_refusal
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def text_for(error: BaseException) -> str | None:
     if isinstance(error, UserFacingError | InvalidInput):
         return str(error)
     if isinstance(error, CreditRefused):
-        return messages.credit_refusal(error, resets=f"<t:{int(error.status.resets_at)}:R>")
+        return credit_refusal(error, resets=f"<t:{int(error.status.resets_at)}:R>")
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server."
     if isinstance(error, app_commands.MissingPermissions):
@@ -67,12 +67,7 @@ async def reply_with_error(interaction: discord.Interaction[Any], error: BaseExc
     if text is None:
         log.error("%s failed", _what_failed(interaction), exc_info=error)
         text = GENERIC
-    settings = settings_of(interaction)  # absent on a client without a core
-    text = messages.simulation_label(text, bool(settings and settings.simulate))
     try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
+        await reply(interaction, text)
     except discord.HTTPException as exc:  # token expired or interaction gone
         log.info("could not tell the user about an error: %s", exc)

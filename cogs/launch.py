@@ -10,8 +10,9 @@ import aiohttp
 import discord
 
 from cogs.errors import UserFacingError
+from cogs.outgoing import EmbedMark, post, reply
+from cogs.refs import DiscordRefs
 from cogs.render.status import status_embed
-from sora_bot import messages
 from sora_bot.media import PreparedImage
 from sora_bot.models import Job, Requester, VideoOptions
 
@@ -84,8 +85,11 @@ async def launch_job(
     assert isinstance(channel, discord.abc.Messageable)
     job = await jobs.submit(requester_of(interaction), options, hold=True)
     try:
-        status = await channel.send(
-            embed=status_embed(job, simulated=jobs.settings.simulate),
+        status = await post(
+            interaction,
+            channel,
+            embed=status_embed(job),
+            mark=EmbedMark.FOOTER_SUFFIX,
             file=_image_file(image, job.id) if image else discord.utils.MISSING,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -96,25 +100,17 @@ async def launch_job(
                 "I couldn't post in this channel, so nothing was started or charged."
             ) from exc
         raise
-    front_ref = {
-        "channel_id": str(status.channel.id),
-        "message_id": str(status.id),
-        "status_ref": f"{status.channel.id}/{status.id}",
-    }
-    if use_thread and (thread_id := await _open_thread(status, options.prompt)):
-        front_ref["thread_id"] = thread_id
+    thread_id = await _open_thread(status, options.prompt) if use_thread else None
+    refs = DiscordRefs.posted(status, thread_id)
     # The provider fetches the image from our own post: a URL that outlives the command.
     image_url = status.attachments[0].url if image and status.attachments else None
-    await jobs.release(job.id, image_url=image_url, front_ref=front_ref)
-    where = f"<#{front_ref['thread_id']}>" if "thread_id" in front_ref else status.jump_url
-    queued = f"Your video is queued ({job.cost} credits). Follow it here: {where}"
-    await interaction.followup.send(
-        messages.simulation_label(queued, jobs.settings.simulate), ephemeral=True
-    )
+    await jobs.release(job.id, image_url=image_url, front_ref=refs.to_dict())
+    where = f"<#{refs.thread_id}>" if refs.thread_id is not None else status.jump_url
+    await reply(interaction, f"Your video is queued ({job.cost} credits). Follow it here: {where}")
     return job
 
 
-async def _open_thread(status: discord.Message, prompt: str) -> str | None:
+async def _open_thread(status: discord.Message, prompt: str) -> int | None:
     name = prompt.replace("\n", " ")[:90] or "video"
     try:
         thread = await status.create_thread(
@@ -123,7 +119,7 @@ async def _open_thread(status: discord.Message, prompt: str) -> str | None:
     except (discord.HTTPException, ValueError) as exc:
         log.info("thread not created on %d (%s); replying in the channel", status.id, exc)
         return None
-    return str(thread.id)
+    return thread.id
 
 
 def _image_file(prepared: PreparedImage, job_id: int) -> discord.File:

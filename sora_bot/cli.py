@@ -17,7 +17,7 @@ from typing import TextIO
 
 import aiohttp
 
-from sora_bot import messages
+from sora_bot import outcome_texts
 from sora_bot.core import open_core
 from sora_bot.engine.delivery import DeliveryError
 from sora_bot.errors import ConfigError, InvalidInput
@@ -169,7 +169,7 @@ async def generate(settings: Settings, options: VideoOptions, out: Path, stream:
         note = " (simulation: a test pattern, no provider was called)" if settings.simulate else ""
         print(f"saved {out}{note}", file=stream)
         return EXIT_OK
-    print(delivery.failure or messages.job_outcome(final), file=stream)
+    print(delivery.failure or outcome_texts.job_outcome(final), file=stream)
     return EXIT_FAILED
 
 
@@ -218,7 +218,7 @@ async def doctor(settings: Settings, out: TextIO) -> int:
                 report(
                     False,
                     "provider reachable",
-                    f"{messages.api_error(exc)} Check SORA_API_BASE and the network.",
+                    f"{outcome_texts.api_error(exc)} Check SORA_API_BASE and the network.",
                 )
     if settings.discord_token is None:
         print(

@@ -30,7 +30,6 @@ ACCEPTED = {
     "WEBP": ("webp", "image/webp", "webp"),
 }
 ACCEPTED_TEXT = "Please use a JPEG, PNG or WEBP image."
-ASPECT_VALUES = {"16:9": 16 / 9, "9:16": 9 / 16}
 FFMPEG_TIMEOUT = 600.0
 SCALE_TIERS = ((2500, 1080), (1200, 720), (500, 480), (0, 360))  # (video kbit/s, short side)
 
@@ -107,15 +106,6 @@ async def prepare_image_async(
     return await asyncio.to_thread(
         prepare_image, data, max_bytes=max_bytes, target_bytes=target_bytes
     )
-
-
-def image_fits_aspect(width: int, height: int, aspect_ratio: str, tolerance: float = 0.1) -> bool:
-    """Whether the image's shape is within ``tolerance`` (relative) of the requested ratio."""
-    if aspect_ratio not in ASPECT_VALUES:
-        raise ValueError(f"unknown aspect ratio {aspect_ratio!r}")
-    if width <= 0 or height <= 0:
-        return False
-    return abs((width / height) / ASPECT_VALUES[aspect_ratio] - 1) <= tolerance
 
 
 def _oriented_size(img: Image.Image) -> tuple[int, int]:

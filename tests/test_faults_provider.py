@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sora_bot import messages
+from sora_bot import outcome_texts as messages
 from sora_bot.core import Core
 from sora_bot.models import Job, JobState, Requester
 from tests.engine import running_core

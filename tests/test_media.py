@@ -19,7 +19,6 @@ from sora_bot import media
 from sora_bot.errors import InvalidInput
 from sora_bot.media import (
     MediaError,
-    image_fits_aspect,
     make_test_video,
     prepare_image,
     prepare_image_async,
@@ -171,26 +170,6 @@ def test_exif_orientation_is_applied() -> None:
 async def test_prepare_image_async() -> None:
     data = encode(Image.new("RGB", (64, 64), "blue"), "WEBP")
     assert (await prepare_image_async(data)).format == "webp"
-
-
-@pytest.mark.parametrize(
-    ("width", "height", "ratio", "fits"),
-    [
-        (1280, 720, "16:9", True),
-        (1920, 1080, "9:16", False),
-        (720, 1280, "9:16", True),
-        (1024, 768, "16:9", False),
-        (1300, 720, "16:9", True),
-        (100, 0, "16:9", False),
-    ],
-)
-def test_image_fits_aspect(width: int, height: int, ratio: str, fits: bool) -> None:
-    assert image_fits_aspect(width, height, ratio) is fits
-
-
-def test_image_fits_aspect_rejects_unknown_ratio() -> None:
-    with pytest.raises(ValueError):
-        image_fits_aspect(100, 100, "1:1")
 
 
 # --- video -------------------------------------------------------------------------------------

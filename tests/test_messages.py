@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
-from sora_bot import messages
+from sora_bot import outcome_texts as messages
 from sora_bot.provider.errors import (
     DownloadError,
     ProviderError,
@@ -88,25 +86,6 @@ def test_secrets_in_provider_text_are_hidden() -> None:
 
 def test_refund_can_be_left_out() -> None:
     assert "refunded" not in messages.task_failure("service_error", None, refunded=False)
-
-
-@pytest.mark.parametrize(
-    ("code", "kind"),
-    [
-        ("content_policy_violation", "user_fixable"),
-        ("image_dimension_mismatch", "user_fixable"),
-        ("generation_failed_no_content", "retry"),
-        ("service_unavailable", "transient"),
-        ("quota_exceeded", "transient"),
-        ("resource_not_found", "gone"),
-        ("request_cancelled", "other"),
-        ("unknown_error", "other"),
-        ("brand_new_code", "other"),
-        (None, "other"),
-    ],
-)
-def test_classify_failure(code: str | None, kind: str) -> None:
-    assert messages.classify_failure(code) == kind
 
 
 def test_every_status_has_its_own_text() -> None:

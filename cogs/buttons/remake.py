@@ -13,7 +13,8 @@ import discord
 from cogs.context import core_of
 from cogs.errors import UserFacingError, reply_with_error
 from cogs.launch import launch_job
-from sora_bot import messages
+from cogs.refs import DiscordRefs
+from cogs.texts import BUTTON_IMAGE_GONE, BUTTON_JOB_UNKNOWN, BUTTON_REQUESTER_ONLY
 from sora_bot.media import PreparedImage, prepare_image_async
 from sora_bot.models import Job
 from sora_bot.rules.validation import clean_prompt
@@ -45,14 +46,14 @@ async def require_job(interaction: discord.Interaction, job_id: int) -> Job:
     """The job a button names (refuses the press when it is unknown)."""
     job = await find_job(interaction, job_id)
     if job is None:
-        raise UserFacingError(messages.BUTTON_JOB_UNKNOWN)
+        raise UserFacingError(BUTTON_JOB_UNKNOWN)
     return job
 
 
 def require_requester(interaction: discord.Interaction, job: Job) -> None:
     """Refuse the press unless it comes from the person who asked for the job."""
     if str(interaction.user.id) != job.user_id:
-        raise UserFacingError(messages.BUTTON_REQUESTER_ONLY)
+        raise UserFacingError(BUTTON_REQUESTER_ONLY)
 
 
 def may_delete(interaction: discord.Interaction, job: Job | None) -> bool:
@@ -81,14 +82,16 @@ async def source_image(client: discord.Client, job: Job) -> PreparedImage:
     Stored attachment links are signed and expire after a day; fetching the message gives a
     fresh one, and re-posting the image gives the new job a link of its own.
     """
-    ref = job.front_ref
+    refs = DiscordRefs.of(job)
     try:
-        channel = client.get_partial_messageable(int(ref["channel_id"]))
-        message = await channel.fetch_message(int(ref["message_id"]))
+        if refs.channel_id is None or refs.message_id is None:
+            raise LookupError("no status message stored")
+        channel = client.get_partial_messageable(refs.channel_id)
+        message = await channel.fetch_message(refs.message_id)
         data = await message.attachments[0].read()
-    except (KeyError, ValueError, IndexError, discord.HTTPException) as exc:
+    except (LookupError, ValueError, discord.HTTPException) as exc:
         log.info("job %d: starting image not readable (%s)", job.id, exc)
-        raise UserFacingError(messages.BUTTON_IMAGE_GONE) from exc
+        raise UserFacingError(BUTTON_IMAGE_GONE) from exc
     return await prepare_image_async(data)
 
 

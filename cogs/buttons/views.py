@@ -24,9 +24,9 @@ from cogs.buttons.remake import (
     require_job,
     require_requester,
 )
-from cogs.context import core_of
 from cogs.errors import UserFacingError
-from sora_bot import messages
+from cogs.outgoing import reply
+from cogs.texts import BUTTON_DELETE_REFUSED, BUTTON_DELETED, button_delete_failed
 from sora_bot.models import Job
 
 Button = discord.ui.Button[discord.ui.View]
@@ -100,18 +100,15 @@ class DeleteButton(JobButton, template=rf"sora:(?P<action>delete):{JOB_ID}"):
         async with answering(interaction):
             await interaction.response.defer(ephemeral=True, thinking=True)
             if not may_delete(interaction, await find_job(interaction, self.job_id)):
-                raise UserFacingError(messages.BUTTON_DELETE_REFUSED)
+                raise UserFacingError(BUTTON_DELETE_REFUSED)
             assert interaction.message is not None  # component presses always carry it
             try:
                 await interaction.message.delete()
             except discord.NotFound:
                 pass  # already gone: what was asked for
             except discord.HTTPException as exc:
-                raise UserFacingError(messages.button_delete_failed(exc.status)) from exc
-            simulate = core_of(interaction).settings.simulate
-            await interaction.followup.send(
-                messages.simulation_label(messages.BUTTON_DELETED, simulate), ephemeral=True
-            )
+                raise UserFacingError(button_delete_failed(exc.status)) from exc
+            await reply(interaction, BUTTON_DELETED)
 
 
 DYNAMIC_ITEMS = (RemakeButton, RemixButton, DeleteButton)

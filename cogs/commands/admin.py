@@ -11,8 +11,9 @@ from discord.ext import commands
 
 from cogs.commands.video import ASPECT_CHOICES
 from cogs.context import core_of
+from cogs.outgoing import reply
 from cogs.render import admin as render
-from sora_bot import messages
+from cogs.texts import admin_done
 from sora_bot.models import Requester
 from sora_bot.rules.charts import daily_spend_png
 from sora_bot.rules.usage import audit_csv
@@ -70,26 +71,22 @@ class AdminCog(commands.Cog):
             quota = await self.jobs.quota(
                 Requester(guild_id, str(interaction.channel_id), str(member.id), roles)
             )
-            await interaction.followup.send(
-                embed=self._marked(render.member_embed(report, quota)), ephemeral=True
-            )
+            await reply(interaction, embed=render.member_embed(report, quota))
             return
         usage = await self.usage_reports.guild(guild_id)
         overview = await self.policy.overview(guild_id)
         png = await asyncio.to_thread(daily_spend_png, usage.daily)
-        await interaction.followup.send(
-            embed=self._marked(render.usage_embed(usage, overview.daily_budget, chart=CHART_FILE)),
+        await reply(
+            interaction,
+            embed=render.usage_embed(usage, overview.daily_budget, chart=CHART_FILE),
             file=discord.File(io.BytesIO(png), filename=CHART_FILE),
-            ephemeral=True,
         )
 
     @admin.command(name="settings", description="Show this server's effective video settings")
     async def settings(self, interaction: discord.Interaction) -> None:
         """Allowances, budget, defaults, channels, blocks and the pause state."""
         overview = await self.policy.overview(str(interaction.guild_id))
-        await interaction.response.send_message(
-            embed=self._marked(render.settings_embed(overview)), ephemeral=True
-        )
+        await reply(interaction, embed=render.settings_embed(overview))
 
     @admin.command(name="audit", description="Recent prompts and admin actions")
     @app_commands.describe(csv="Attach everything from the last 5000 entries as a CSV file")
@@ -105,12 +102,7 @@ class AdminCog(commands.Cog):
             table = audit_csv(everything)  # capped to stay under Discord's upload limit
             note = table.note
             file = discord.File(io.BytesIO(table.data), filename=f"sora-audit-{guild_id}.csv")
-        await interaction.followup.send(
-            note or discord.utils.MISSING,
-            embed=self._marked(render.audit_embed(entries)),
-            file=file,
-            ephemeral=True,
-        )
+        await reply(interaction, note or None, embed=render.audit_embed(entries), file=file)
 
     # -- pause ----------------------------------------------------------------------------
 
@@ -283,7 +275,7 @@ class AdminCog(commands.Cog):
         """List the guild's blocked terms (admins only)."""
         terms = await self.policy.terms(str(interaction.guild_id))
         embed = render.terms_embed([t.term for t in terms])
-        await interaction.response.send_message(embed=self._marked(embed), ephemeral=True)
+        await reply(interaction, embed=embed)
 
     # -- defaults -------------------------------------------------------------------------
 
@@ -341,19 +333,10 @@ class AdminCog(commands.Cog):
     def _ids(interaction: discord.Interaction) -> tuple[str, str]:
         return str(interaction.guild_id), str(interaction.user.id)
 
-    def _marked(self, embed: discord.Embed) -> discord.Embed:
-        """In simulation mode, say so in the embed's footer (every post must)."""
-        if self.config.simulate:
-            footer = embed.footer.text
-            embed.set_footer(
-                text=f"{messages.SIMULATION_TAG} · {footer}" if footer else messages.SIMULATION_TAG
-            )
-        return embed
-
     async def _done(self, interaction: discord.Interaction, action: str, **details: object) -> None:
-        await interaction.response.send_message(
-            messages.simulation_label(messages.admin_done(action, **details), self.config.simulate),
-            ephemeral=True,
+        await reply(
+            interaction,
+            admin_done(action, **details),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 

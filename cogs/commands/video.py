@@ -9,8 +9,8 @@ from discord.ext import commands
 from cogs.context import core_of
 from cogs.errors import UserFacingError
 from cogs.launch import launch_job, requester_of
+from cogs.outgoing import EmbedMark, reply
 from cogs.render.status import job_line, progress_bar
-from sora_bot import messages
 from sora_bot.media import PreparedImage, prepare_image_async
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # larger uploads are refused before being read
@@ -26,7 +26,6 @@ class VideoCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         core = core_of(bot)
         self.bot = bot
-        self.settings = core.settings
         self.jobs = core.jobs
         self.policy = core.policy
 
@@ -82,11 +81,7 @@ class VideoCog(commands.Cog):
     async def quota(self, interaction: discord.Interaction) -> None:
         """Show remaining credits, active jobs and the reset time (ephemeral)."""
         status = await self.jobs.quota(requester_of(interaction))
-        embed = discord.Embed(
-            title="Your video credits",
-            description=messages.simulation_label("", self.settings.simulate).strip() or None,
-            colour=discord.Colour.blurple(),
-        )
+        embed = discord.Embed(title="Your video credits", colour=discord.Colour.blurple())
         used_percent = round(100 * status.used / status.allowance) if status.allowance else 100
         embed.add_field(
             name="Left today",
@@ -101,7 +96,7 @@ class VideoCog(commands.Cog):
         if status.paused:
             embed.add_field(name="Note", value="Video generation is paused here.", inline=False)
         embed.set_footer(text="A 10 s video costs 10 credits, 15 s costs 15 (+ watermark removal).")
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await reply(interaction, embed=embed, mark=EmbedMark.DESCRIPTION)
 
     @app_commands.command(name="jobs", description="Your recent video jobs")
     @app_commands.guild_only()
@@ -113,11 +108,9 @@ class VideoCog(commands.Cog):
         else:
             text = "\n".join(job_line(job) for job in recent)
         embed = discord.Embed(
-            title="Your recent videos",
-            description=messages.simulation_label(text[:4000], self.settings.simulate),
-            colour=discord.Colour.blurple(),
+            title="Your recent videos", description=text[:4000], colour=discord.Colour.blurple()
         )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await reply(interaction, embed=embed, mark=EmbedMark.DESCRIPTION)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from cogs.refs import DiscordRefs
 from sora_bot.models import Job, JobState
 
 PROMPT_EXCERPT = 300
@@ -52,10 +53,8 @@ def options_line(job: Job) -> str:
     return f"{job.aspect_ratio} {shape} · {job.duration} s · {mark} · {job.cost} credits"
 
 
-def status_embed(
-    job: Job, *, queue_position: int | None = None, simulated: bool = False
-) -> discord.Embed:
-    """The status message of a job, kept current while it runs."""
+def status_embed(job: Job, *, queue_position: int | None = None) -> discord.Embed:
+    """The status message of a job, kept current while it runs (labelled by its sender)."""
     label, colour = _STATE_TEXT[job.state]
     if job.state is JobState.QUEUED and queue_position is not None:
         label = f"Queued · position {queue_position}"
@@ -69,10 +68,7 @@ def status_embed(
             embed.add_field(name="Expected", value=f"<t:{eta}:R>", inline=True)
     elif job.error_code and job.state is not JobState.DELIVERED:
         embed.add_field(name="Reason", value=f"`{job.error_code}`", inline=True)
-    footer = f"job #{job.id}"
-    if simulated:
-        footer += " · simulation"
-    embed.set_footer(text=footer)
+    embed.set_footer(text=f"job #{job.id}")
     return embed
 
 
@@ -88,7 +84,7 @@ def job_line(job: Job) -> str:
     """One line of ``/jobs``."""
     label, _ = _STATE_TEXT[job.state]
     line = f"**#{job.id}** · {label} · <t:{int(job.created_at)}:R> · {excerpt(job.prompt, 60)}"
-    link = jump_url(job.guild_id, job.delivery_ref or job.front_ref.get("status_ref"))
+    link = jump_url(job.guild_id, job.delivery_ref or DiscordRefs.of(job).status_ref)
     if link:
         line += f" · [open]({link})"
     elif job.state is JobState.UNDELIVERABLE and job.file_path:

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sora_bot import messages
 from sora_bot.engine.claims import SlotClaims
 from sora_bot.engine.delivery import Delivery
 from sora_bot.engine.events import Notifier, log_transition
@@ -21,6 +20,7 @@ from sora_bot.engine.retry import JobFailed
 from sora_bot.engine.schedule import ACCEPTED_GRACE, next_poll_delay
 from sora_bot.infra.metrics import Metrics
 from sora_bot.models import POLLING_STATES, CreditState, Job, JobState, Task, TaskStatus
+from sora_bot.outcome_texts import job_outcome
 from sora_bot.provider.protocol import VideoProvider
 from sora_bot.settings import Settings
 from sora_bot.storage.jobs import JobChanges, JobStore
@@ -251,6 +251,6 @@ class Steps:
         # A crash between posting and this commit must not post the message twice.
         ref = await self.delivery.find_posted(job)
         if ref is None:
-            ref = await self.delivery.deliver_failure(job, messages.job_outcome(job))
+            ref = await self.delivery.deliver_failure(job, job_outcome(job))
         changes = JobChanges(outcome_posted=True, delivery_ref=ref, next_attempt_at=None)
         await self.store.transition(job.id, None, changes=changes, now=self.clock())

@@ -10,9 +10,9 @@ from typing import Any
 
 import aiosqlite
 
-from sora_bot import messages
 from sora_bot.errors import InvalidInput
 from sora_bot.models import USER_CHARGED, CreditState, Requester, VideoOptions
+from sora_bot.rules import refusals
 from sora_bot.rules.credits import Credits, utc_day
 from sora_bot.rules.terms import BlockedTerm, TermMatcher, blocked_term, normalize
 from sora_bot.rules.validation import build_options
@@ -130,13 +130,13 @@ class GuildPolicy:
             (guild, requester.user_id),
         )
         if blocked is not None:
-            raise PolicyRefused("blocked", messages.blocked_member())
+            raise PolicyRefused("blocked", refusals.blocked_member())
         channels = await self.allowed_channels(guild)
         if channels and requester.channel_id not in channels:
-            raise PolicyRefused("channel", messages.channel_not_allowed(channels))
+            raise PolicyRefused("channel", refusals.channel_not_allowed(channels))
         match = TermMatcher(await self.terms(guild)).first_match(options.prompt)
         if match is not None:
-            raise PolicyRefused("term", messages.blocked_term(match.term), term=match.term)
+            raise PolicyRefused("term", refusals.blocked_term(match.term), term=match.term)
 
     async def allowed_channels(self, guild_id: str) -> list[str]:
         """Channel ids where /video may be used (empty: everywhere)."""
@@ -303,7 +303,7 @@ class GuildPolicy:
             ) as cur:
                 row = await cur.fetchone()
             if row and int(row[0]) >= MAX_TERMS:
-                raise InvalidInput(messages.too_many_terms(MAX_TERMS))
+                raise InvalidInput(refusals.too_many_terms(MAX_TERMS))
             cur = await conn.execute(
                 "INSERT INTO blocked_terms (guild_id, normalized, term, created_by, created_at) "
                 "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
@@ -348,7 +348,7 @@ class GuildPolicy:
             changes["default_keep_watermark"] = int(keep_watermark)
         if watermark_surcharge is not None:
             if watermark_surcharge < 0:
-                raise InvalidInput(messages.negative_surcharge())
+                raise InvalidInput(refusals.negative_surcharge())
             changes["watermark_surcharge"] = watermark_surcharge
         if reset:
             changes = dict.fromkeys(

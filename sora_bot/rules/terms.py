@@ -7,8 +7,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sora_bot import messages
 from sora_bot.errors import InvalidInput
+from sora_bot.rules import refusals
 
 MAX_TERM_CHARS = 100
 
@@ -63,7 +63,7 @@ def blocked_term(text: str) -> BlockedTerm:
     shown = " ".join(text.split())
     normalized = normalize(text)
     if not re.search(r"\w", normalized):
-        raise InvalidInput(messages.term_invalid("empty", MAX_TERM_CHARS))
+        raise InvalidInput(refusals.term_invalid("empty", MAX_TERM_CHARS))
     if len(shown) > MAX_TERM_CHARS:
-        raise InvalidInput(messages.term_invalid("too_long", MAX_TERM_CHARS))
+        raise InvalidInput(refusals.term_invalid("too_long", MAX_TERM_CHARS))
     return BlockedTerm(shown, normalized)
