@@ -18,7 +18,7 @@ from aiohttp import web
 
 from sora_bot.errors import ConfigError
 from sora_bot.models import TaskStatus, VideoOptions
-from sora_bot.provider import client as provider_module
+from sora_bot.provider import answers
 from sora_bot.provider.client import ProviderClient
 from sora_bot.provider.errors import (
     AuthenticationFailed,
@@ -302,9 +302,9 @@ async def test_retry_after_is_capped_by_backoff_cap(
 
 def test_retry_after_accepts_http_date_and_suggestion() -> None:
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
-    assert 110 < (provider_module._retry_after(later, None) or 0) <= 120
-    assert provider_module._retry_after(None, "retry after 45 seconds") == 45.0
-    assert provider_module._retry_after("soon", "try again later") is None
+    assert 110 < (answers.retry_after(later, None) or 0) <= 120
+    assert answers.retry_after(None, "retry after 45 seconds") == 45.0
+    assert answers.retry_after("soon", "try again later") is None
 
 
 async def test_backoff_grows_with_full_jitter_under_the_cap(

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import logging
-import math
 import os
 import random
-import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 from urllib.parse import quote
@@ -20,7 +15,8 @@ import aiohttp
 from yarl import URL
 
 from sora_bot.errors import ConfigError
-from sora_bot.models import MODEL, Task, TaskStatus, VideoOptions
+from sora_bot.models import MODEL, Task, VideoOptions
+from sora_bot.provider.answers import error_envelope, parse_task, retry_after
 from sora_bot.provider.errors import (
     DownloadError,
     NotFound,
@@ -36,7 +32,6 @@ CHUNK_BYTES = 256 * 1024
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 # A well-formed id that no provider task can have: used by ``check_key``.
 PROBE_TASK_ID = "task-unified-0-doctorprobe"
-_SUGGESTED_WAIT = re.compile(r"retry\s+after\s+(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
 class ProviderObserver(Protocol):
@@ -205,7 +200,7 @@ class ProviderClient:
                     raw = await resp.read()
                     status = resp.status
                     if status >= 400:
-                        self._observe(status, _envelope(raw).get("type"))
+                        self._observe(status, error_envelope(raw).get("type"))
                         self._raise_status(status, resp.headers, raw)
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 self._observe(None, "connect")
@@ -216,7 +211,7 @@ class ProviderClient:
         self._observe(status)
         if status != 200:
             raise _Transient(f"unexpected HTTP {status}", sent=True)
-        task = _parse_task(raw)
+        task = parse_task(raw)
         if task is None:
             raise _Transient("garbled answer body", sent=True)
         return task
@@ -229,23 +224,23 @@ class ProviderClient:
         return {"Authorization": self._auth} if url.origin() == self._origin else {}
 
     def _raise_status(self, status: int, headers: Any, raw: bytes) -> NoReturn:
-        envelope = _envelope(raw)
+        envelope = error_envelope(raw)
 
         def text(key: str) -> str | None:
             value = envelope.get(key)
             return None if value is None else self._scrub(str(value))[:500]
 
         suggestion = text("fallback_suggestion")
-        retry_after = None
+        wait = None
         if status in (429, 503):
-            retry_after = _retry_after(headers.get("Retry-After"), suggestion)
+            wait = retry_after(headers.get("Retry-After"), suggestion)
         raise error_for_status(status)(
             status,
             text("message") or f"HTTP {status}",
             type=text("type"),
             param=text("param"),
             fallback_suggestion=suggestion,
-            retry_after=retry_after,
+            retry_after=wait,
         )
 
     def _scrub(self, value: str) -> str:
@@ -326,87 +321,6 @@ async def _stream_to(resp: aiohttp.ClientResponse, part: Path, max_bytes: int) -
         except OSError as exc:
             raise DownloadError("disk", f"cannot write video: {exc.strerror}") from exc
     return written
-
-
-def _parse_task(raw: bytes) -> Task | None:
-    """A Task from a query/create body, or None when the body is not the documented shape."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
-        return None
-    try:
-        status = TaskStatus(str(data.get("status")))
-    except ValueError:
-        return None
-    info = _dict(data.get("task_info"))
-    error = _dict(data.get("error"))
-    usage = _dict(data.get("usage"))
-    results = data.get("results")
-    links = tuple(r for r in results if isinstance(r, str)) if isinstance(results, list) else ()
-    return Task(
-        id=data["id"],
-        status=status,
-        progress=max(0, min(100, _int(data.get("progress")) or 0)),
-        estimated_time=_int(info.get("estimated_time")),
-        results=links,
-        error_code=_str(error.get("code")),
-        error_message=_str(error.get("message")),
-        credits_reserved=_number(usage.get("credits_reserved")),
-        created=_int(data.get("created")),
-        raw=data,
-    )
-
-
-def _envelope(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return {}
-    return _dict(data.get("error")) if isinstance(data, dict) else {}
-
-
-def _retry_after(header: str | None, suggestion: str | None) -> float | None:
-    """Seconds to wait per a Retry-After header (seconds or HTTP date), else the suggestion."""
-    if header:
-        header = header.strip()
-        try:
-            seconds = float(header)
-        except ValueError:
-            seconds = None
-        if seconds is not None:
-            return max(0.0, seconds) if math.isfinite(seconds) else None
-        try:
-            when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            return max(0.0, (when - datetime.now(UTC)).total_seconds())
-    match = _SUGGESTED_WAIT.search(suggestion or "")
-    return float(match.group(1)) if match else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _redact_url(url: str) -> str:
