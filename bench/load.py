@@ -19,7 +19,7 @@ from bench.servers import serving
 from sora_bot.core import open_core
 from sora_bot.models import Requester, VideoOptions
 from sora_bot.storage.jobs import Job
-from tests.conftest import make_settings
+from tests.doubles import make_settings
 
 
 class CountingDelivery:
