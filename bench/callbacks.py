@@ -21,8 +21,7 @@ from typing import Any
 
 from sora_bot.models import Job, Requester, VideoOptions
 from sora_bot.services import running_services
-from tests.engine import running_core
-from tests.provider_double import running_provider
+from tests.doubles import running_core, running_provider
 
 PUBLIC = "https://bot.example.com/cb"
 

@@ -15,9 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.bot_harness import finished, running_bot, wait_job
-from tests.discord_double import DiscordDouble
-from tests.provider_double import running_provider
+from tests.doubles import DiscordDouble, finished, running_bot, running_provider, wait_job
 
 
 async def measure(jobs: int, seconds: float) -> list[tuple[float, float]]:

@@ -18,7 +18,7 @@ from bench.probes import LagTicker, rss
 from bench.servers import serving
 from sora_bot.core import open_core
 from sora_bot.models import Job, Requester, VideoOptions
-from tests.conftest import make_settings
+from tests.doubles import make_settings
 
 
 class CountingDelivery:

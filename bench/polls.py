@@ -16,62 +16,13 @@ from pathlib import Path
 
 import aiohttp
 
-from sora_bot.models import Requester, TaskStatus, VideoOptions
+from sora_bot.models import TaskStatus, VideoOptions
 from sora_bot.provider.client import ProviderClient
-from tests.engine import running_core
-from tests.fakes import FakeClock, RecordingDelivery
-from tests.provider_double import running_provider
+from tests.doubles import FakeClock, PollRun, running_provider, simulate
 
 # Where within a 5-s naive polling period the job ends (midpoints of five equal slices, i.e.
 # a uniform phase): the same set for both pollers.
 OFFSETS = (0.5, 1.5, 2.5, 3.5, 4.5)
-
-
-@dataclass(frozen=True)
-class PollRun:
-    """What one simulated job cost and how late its download started."""
-
-    estimated: int
-    actual: float
-    polls: int
-    download_delay: float
-
-
-async def simulate(
-    estimated: int, actual: float, *, poll_interval: float = 5.0, max_poll_interval: float = 60.0
-) -> PollRun:
-    """Run one job whose provider estimate is ``estimated`` s and which takes ``actual`` s."""
-    clock = FakeClock()
-    delivery = RecordingDelivery()
-    with tempfile.TemporaryDirectory() as tmp:
-        async with (
-            running_provider(clock=clock, task_seconds=actual, estimated_time=estimated) as double,
-            running_core(
-                Path(tmp),
-                double.base_url,
-                delivery,
-                clock=clock,
-                start=False,
-                SORA_POLL_INTERVAL=str(poll_interval),
-                SORA_MAX_POLL_INTERVAL=str(max_poll_interval),
-                SORA_JOB_TIMEOUT="7200",
-            ) as core,
-        ):
-            job = await core.jobs.submit(
-                Requester("bench", "bench", "bench"), VideoOptions("bench"), charge=False
-            )
-            while not delivery.videos:
-                await core.worker.run_once()
-                next_at = await core.store.next_due_at()
-                if next_at is None:
-                    break
-                clock.now = max(clock.now, next_at)
-            task = next(iter(double.tasks.values()))
-            download = double.downloads()[0].time
-            assert (await core.store.require(job.id)).state.value == "delivered"
-            return PollRun(
-                estimated, actual, len(double.polls()), download - (task.created_at + task.seconds)
-            )
 
 
 async def simulate_naive(actual: float, *, every: float = 5.0, estimated: int = 300) -> PollRun:

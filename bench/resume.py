@@ -24,7 +24,7 @@ from bench.load import CountingDelivery
 from bench.servers import PRELOADED, serving
 from sora_bot.core import open_core
 from sora_bot.storage.database import Database
-from tests.conftest import make_settings
+from tests.doubles import make_settings
 
 
 @dataclass(frozen=True)

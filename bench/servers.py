@@ -20,8 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from tests.discord_double import DiscordDouble
-from tests.provider_double import DoubleTask, ProviderDouble, default_video_bytes
+from tests.doubles import DiscordDouble, DoubleTask, ProviderDouble, default_video_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRELOADED = "task-bench-{:06d}"  # ids of tasks the provider double knows from the start

@@ -18,9 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from sora_bot.models import Requester, VideoOptions
-from tests.engine import running_core
-from tests.fakes import RecordingDelivery
-from tests.provider_double import running_provider
+from tests.doubles import RecordingDelivery, running_core, running_provider
 
 KINDS = (
     ("job re-read by id", re.compile(r"^SELECT \* FROM jobs WHERE id = ", re.I)),

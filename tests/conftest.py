@@ -1,3 +1,5 @@
+"""Fixtures shared by every tier; the doubles and helpers behind them live in tests.doubles."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -6,26 +8,9 @@ from pathlib import Path
 import pytest
 
 from sora_bot.rules.credits import Credits
-from sora_bot.settings import Settings, load_settings
 from sora_bot.storage.database import Database
 from sora_bot.storage.jobs import JobStore
-from tests.discord_double import DiscordDouble
-from tests.fakes import FakeClock
-from tests.provider_double import ProviderDouble, running_provider
-
-
-def make_settings(tmp_path: Path, **env: str) -> Settings:
-    """Settings for a test: files under tmp_path, fast polling."""
-    base = {
-        "SORA_API_KEY": "test-key",
-        "DATABASE_PATH": str(tmp_path / "bot.db"),
-        "SORA_DOWNLOAD_DIR": str(tmp_path / "videos"),
-        "SORA_POLL_INTERVAL": "0.05",
-        "SORA_MAX_POLL_INTERVAL": "0.2",
-        "SORA_RETRY_BACKOFF": "0.01",
-    }
-    base.update(env)
-    return load_settings(base)
+from tests.doubles import DiscordDouble, FakeClock, ProviderDouble, make_settings, running_provider
 
 
 @pytest.fixture

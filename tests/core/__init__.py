@@ -1,0 +1,1 @@
+"""Core tests: the real core over a temp SQLite database and the provider double."""

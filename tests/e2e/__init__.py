@@ -1,0 +1,1 @@
+"""End-to-end tests: the real bot (in process or as a process) against the Discord double."""

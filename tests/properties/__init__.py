@@ -1,0 +1,1 @@
+"""Property tests (hypothesis): bad input never crashes anything nor gets past the checks."""

@@ -1,0 +1,1 @@
+"""Unit tests: pure functions and tmp files only (no core, no sockets)."""
