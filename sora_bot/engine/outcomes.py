@@ -28,10 +28,10 @@ class Endings:
     async def apply(self, job: Job, decision: Decision, error: Exception | None) -> None:
         """Commit ``decision`` for ``job`` (as it was when its step started)."""
         match decision:
+            case Requeue():  # before Retry: a requeue is a retry from the queue
+                await self._requeue(job, decision, error)
             case Retry():
                 await self._retry(job, decision, error)
-            case Requeue():
-                await self._requeue(job, decision, error)
             case Fail():
                 await self._fail(job, decision, error)
             case Undeliverable():

@@ -47,11 +47,8 @@ class Retry:
 
 
 @dataclass(frozen=True, slots=True)
-class Requeue:
+class Requeue(Retry):
     """The provider is busy: back to the queue, keeping the job's place, until ``at``."""
-
-    at: float
-    attempts: int
 
 
 @dataclass(frozen=True, slots=True)

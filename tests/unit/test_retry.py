@@ -104,7 +104,7 @@ def test_busy_provider_is_given_up_after_the_last_requeue() -> None:
 
 def test_transport_trouble_before_sending_is_requeued() -> None:
     decision = POLICY.decide(SUBMITTING, ProviderUnavailable("connection refused"), NOW)
-    assert isinstance(decision, Requeue) and decision.attempts == 1
+    assert type(decision) is Requeue and decision.attempts == 1
     assert NOW + POLICY.base <= decision.at <= NOW + POLICY.cap
 
 
@@ -117,10 +117,10 @@ def test_refused_and_uncertain_submits_are_never_retried() -> None:
 
 def test_polls_retry_transport_errors_with_growing_backoff_and_end_on_unknown_task() -> None:
     first = POLICY.decide(POLLING, ProviderServerError(500, "oops"), NOW)
-    assert isinstance(first, Retry) and first.attempts == 1
+    assert type(first) is Retry and first.attempts == 1
     assert NOW + POLICY.base <= first.at <= NOW + POLICY.base  # first wait: the floor
     later = POLICY.decide(replace(POLLING, attempts=20), ProviderUnavailable("reset"), NOW)
-    assert isinstance(later, Retry) and later.attempts == 21 and later.at <= NOW + POLICY.cap
+    assert type(later) is Retry and later.attempts == 21 and later.at <= NOW + POLICY.cap
     gone = POLICY.decide(POLLING, NotFound(404, "no such task"), NOW)
     assert gone == Fail(
         JobState.FAILED, "resource_not_found", "the provider no longer knows this task"
@@ -131,14 +131,14 @@ def test_polls_retry_transport_errors_with_growing_backoff_and_end_on_unknown_ta
 def test_a_full_disk_is_retried_while_the_link_lives(attempts: int) -> None:
     full = DownloadError("disk", "no space left")
     stuck = replace(DOWNLOADING, attempts=attempts)
-    assert isinstance(POLICY.decide(stuck, full, NOW), Retry)
+    assert type(POLICY.decide(stuck, full, NOW)) is Retry
     dead = replace(stuck, submitted_at=NOW - LINK_LIFETIME - 1)
     assert POLICY.decide(dead, full, NOW) == Fail(JobState.FAILED, "download_disk", "no space left")
 
 
 def test_flaky_downloads_get_a_bounded_number_of_tries_and_expired_links_none() -> None:
     flaky = DownloadError("network", "reset")
-    assert isinstance(POLICY.decide(DOWNLOADING, flaky, NOW), Retry)
+    assert type(POLICY.decide(DOWNLOADING, flaky, NOW)) is Retry
     worn = replace(DOWNLOADING, attempts=MAX_DOWNLOAD_ATTEMPTS)
     assert POLICY.decide(worn, flaky, NOW) == Fail(JobState.FAILED, "download_network", "reset")
     expired = DownloadError("expired", "410")
@@ -149,7 +149,7 @@ def test_flaky_downloads_get_a_bounded_number_of_tries_and_expired_links_none() 
 
 def test_uploads_are_retried_through_an_outage_then_kept_as_undeliverable() -> None:
     outage = DeliveryError("Discord 503", retryable=True)
-    assert isinstance(POLICY.decide(DELIVERING, outage, NOW), Retry)
+    assert type(POLICY.decide(DELIVERING, outage, NOW)) is Retry
     long_ago = replace(DELIVERING, completed_at=NOW - POST_RETRY_WINDOW - 1)
     assert POLICY.decide(long_ago, outage, NOW) == Undeliverable("Discord 503")
     forbidden = DeliveryError("missing access", retryable=False)
@@ -158,7 +158,7 @@ def test_uploads_are_retried_through_an_outage_then_kept_as_undeliverable() -> N
 
 def test_outcome_posts_are_retried_then_given_up() -> None:
     outage = DeliveryError("Discord 503", retryable=True)
-    assert isinstance(POLICY.decide(ENDED, outage, NOW), Retry)
+    assert type(POLICY.decide(ENDED, outage, NOW)) is Retry
     long_ago = replace(ENDED, finished_at=NOW - POST_RETRY_WINDOW - 1)
     assert POLICY.decide(long_ago, outage, NOW) == StopPosting()
     assert POLICY.decide(ENDED, DeliveryError("gone", retryable=False), NOW) == StopPosting()
@@ -166,7 +166,7 @@ def test_outcome_posts_are_retried_then_given_up() -> None:
 
 def test_a_bug_is_retried_until_the_limit_then_ends_the_job_by_its_state() -> None:
     bug = KeyError("x")
-    assert isinstance(POLICY.after_crash(POLLING, bug, NOW, 1), Retry)
+    assert type(POLICY.after_crash(POLLING, bug, NOW, 1)) is Retry
     assert POLICY.after_crash(replace(ENDED, outcome_posted=True), bug, NOW, 1) is None
     limit = MAX_UNEXPECTED_FAILURES
     detail = "internal error: KeyError"
