@@ -16,6 +16,7 @@ from sora_bot.infra.instance_lock import exclusive_instance
 from sora_bot.infra.metrics import Metrics
 from sora_bot.provider.protocol import VideoProvider, build_provider
 from sora_bot.rules.credits import Credits
+from sora_bot.rules.guild_admin import GuildAdmin
 from sora_bot.rules.policy import GuildPolicy
 from sora_bot.rules.usage import UsageReports
 from sora_bot.settings import Settings
@@ -37,6 +38,7 @@ class Core:
     jobs: JobService
     meta: MetaStore
     policy: GuildPolicy
+    admin: GuildAdmin
     usage: UsageReports
     metrics: Metrics
 
@@ -79,7 +81,7 @@ async def _built_core(
             clock=clock,
             metrics=metrics,
         )
-        policy = GuildPolicy(db, credits, settings, clock)
+        policy = GuildPolicy(db, settings)
         jobs = JobService(
             store=store,
             credits=credits,
@@ -89,17 +91,18 @@ async def _built_core(
             policy=policy,
         )
         core = Core(
-            settings,
-            db,
-            store,
-            credits,
-            provider,
-            worker,
-            jobs,
-            MetaStore(db),
-            policy,
-            UsageReports(db, clock),
-            metrics,
+            settings=settings,
+            db=db,
+            store=store,
+            credits=credits,
+            provider=provider,
+            worker=worker,
+            jobs=jobs,
+            meta=MetaStore(db),
+            policy=policy,
+            admin=GuildAdmin(db, credits, policy, clock),
+            usage=UsageReports(db, clock),
+            metrics=metrics,
         )
         try:
             yield core

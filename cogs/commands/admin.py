@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 
 import discord
 from discord import app_commands
@@ -16,13 +15,11 @@ from cogs.render import admin as render
 from cogs.texts import admin_done
 from sora_bot.models import Requester
 from sora_bot.rules.charts import daily_spend_png
-from sora_bot.rules.usage import audit_csv
 
 Credits = app_commands.Range[int, 0, 100_000]
 GrantAmount = app_commands.Range[int, 1, 100_000]
 AUDIT_LINES = 15
 CSV_ROWS = 5000
-CHART_FILE = "usage.png"
 DURATION_CHOICES = [
     app_commands.Choice(name="10 seconds", value=10),
     app_commands.Choice(name="15 seconds", value=15),
@@ -30,7 +27,7 @@ DURATION_CHOICES = [
 
 
 class AdminCog(commands.Cog):
-    """Every /sora-admin subcommand; answers are ephemeral, changes go through GuildPolicy."""
+    """Every /sora-admin subcommand; answers are ephemeral, changes go through GuildAdmin."""
 
     admin = app_commands.Group(
         name="sora-admin",
@@ -44,6 +41,8 @@ class AdminCog(commands.Cog):
         self.bot = bot
         self.config = core.settings
         self.policy = core.policy
+        # Not ``self.admin``: discord.py puts this cog's copy of the group under that name.
+        self.guild_admin = core.admin
         self.usage_reports = core.usage
         self.jobs = core.jobs
 
@@ -78,8 +77,8 @@ class AdminCog(commands.Cog):
         png = await asyncio.to_thread(daily_spend_png, usage.daily)
         await reply(
             interaction,
-            embed=render.usage_embed(usage, overview.daily_budget, chart=CHART_FILE),
-            file=discord.File(io.BytesIO(png), filename=CHART_FILE),
+            embed=render.usage_embed(usage, overview.daily_budget, chart=render.CHART_FILE),
+            file=render.chart_file(png),
         )
 
     @admin.command(name="settings", description="Show this server's effective video settings")
@@ -95,13 +94,10 @@ class AdminCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = str(interaction.guild_id)
         entries = await self.usage_reports.audit(guild_id, limit=AUDIT_LINES)
-        file = discord.utils.MISSING
-        note = ""
+        file, note = discord.utils.MISSING, ""
         if csv:
             everything = await self.usage_reports.audit(guild_id, limit=CSV_ROWS)
-            table = audit_csv(everything)  # capped to stay under Discord's upload limit
-            note = table.note
-            file = discord.File(io.BytesIO(table.data), filename=f"sora-audit-{guild_id}.csv")
+            file, note = render.audit_file(guild_id, everything)
         await reply(interaction, note or None, embed=render.audit_embed(entries), file=file)
 
     # -- pause ----------------------------------------------------------------------------
@@ -109,14 +105,14 @@ class AdminCog(commands.Cog):
     @admin.command(name="pause", description="Refuse new videos here (running jobs finish)")
     async def pause(self, interaction: discord.Interaction) -> None:
         """Pause new jobs in the guild."""
-        await self.policy.set_paused(str(interaction.guild_id), str(interaction.user.id), True)
-        await self._done(interaction, "pause")
+        await self.guild_admin.set_paused(*_ids(interaction), True)
+        await _done(interaction, "pause")
 
     @admin.command(name="resume", description="Allow new videos again")
     async def resume(self, interaction: discord.Interaction) -> None:
         """Resume new jobs in the guild."""
-        await self.policy.set_paused(str(interaction.guild_id), str(interaction.user.id), False)
-        await self._done(interaction, "resume")
+        await self.guild_admin.set_paused(*_ids(interaction), False)
+        await _done(interaction, "resume")
 
     # -- allowances -----------------------------------------------------------------------
 
@@ -126,13 +122,13 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, credits: Credits | None = None
     ) -> None:
         """Set or clear the guild's default daily allowance."""
-        guild, actor = self._ids(interaction)
-        await self.policy.set_daily_credits(guild, actor, credits)
+        guild, actor = _ids(interaction)
+        await self.guild_admin.set_daily_credits(guild, actor, credits)
         if credits is None:
             shown = self.config.daily_credits
-            await self._done(interaction, "allowance_default_cleared", credits=shown)
+            await _done(interaction, "allowance_default_cleared", credits=shown)
         else:
-            await self._done(interaction, "allowance_default", credits=credits)
+            await _done(interaction, "allowance_default", credits=credits)
 
     @admin.command(name="allowance-role", description="Daily credits for members with a role")
     @app_commands.describe(role="The role", credits="Credits per day; leave out to remove")
@@ -140,7 +136,9 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, role: discord.Role, credits: Credits | None = None
     ) -> None:
         """Set or remove a role's daily allowance (members get their most generous role's)."""
-        await self._set_allowance(interaction, "role", role.id, f"<@&{role.id}>", credits)
+        guild, actor = _ids(interaction)
+        await self.guild_admin.set_allowance(guild, actor, "role", str(role.id), credits)
+        await _allowance_done(interaction, "role", f"<@&{role.id}>", credits)
 
     @admin.command(name="allowance-user", description="Daily credits for one member")
     @app_commands.describe(member="The member", credits="Credits per day; leave out to remove")
@@ -151,7 +149,9 @@ class AdminCog(commands.Cog):
         credits: Credits | None = None,
     ) -> None:
         """Set or remove one member's daily allowance (it wins over their roles)."""
-        await self._set_allowance(interaction, "user", member.id, f"<@{member.id}>", credits)
+        guild, actor = _ids(interaction)
+        await self.guild_admin.set_allowance(guild, actor, "user", str(member.id), credits)
+        await _allowance_done(interaction, "user", f"<@{member.id}>", credits)
 
     @admin.command(name="grant", description="Give a member extra credits for today")
     @app_commands.describe(member="Who gets them", credits="How many", reason="Why (kept in audit)")
@@ -163,17 +163,17 @@ class AdminCog(commands.Cog):
         reason: app_commands.Range[str, 0, 200] = "",
     ) -> None:
         """A one-off grant for today (UTC)."""
-        guild, actor = self._ids(interaction)
-        await self.policy.grant(guild, actor, str(member.id), credits, reason)
-        await self._done(interaction, "grant", target=f"<@{member.id}>", credits=credits)
+        guild, actor = _ids(interaction)
+        await self.guild_admin.grant(guild, actor, str(member.id), credits, reason)
+        await _done(interaction, "grant", target=f"<@{member.id}>", credits=credits)
 
     @admin.command(name="reset-user", description="Give back everything a member spent today")
     @app_commands.describe(member="Whose day to reset")
     async def reset_user(self, interaction: discord.Interaction, member: discord.Member) -> None:
         """Reset a member's day."""
-        guild, actor = self._ids(interaction)
-        spent = await self.policy.reset_day(guild, actor, str(member.id))
-        await self._done(interaction, "reset_user", target=f"<@{member.id}>", credits=spent)
+        guild, actor = _ids(interaction)
+        spent = await self.guild_admin.reset_day(guild, actor, str(member.id))
+        await _done(interaction, "reset_user", target=f"<@{member.id}>", credits=spent)
 
     @admin.command(name="budget", description="Most credits the whole server may spend a day")
     @app_commands.describe(credits="0 for no budget; leave out for the bot's default")
@@ -181,10 +181,10 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, credits: Credits | None = None
     ) -> None:
         """Set, remove (0) or reset (left out) the guild's daily budget."""
-        guild, actor = self._ids(interaction)
-        await self.policy.set_budget(guild, actor, credits)
+        guild, actor = _ids(interaction)
+        await self.guild_admin.set_budget(guild, actor, credits)
         action = "budget_cleared" if credits is None else "budget" if credits else "budget_off"
-        await self._done(interaction, action, credits=credits)
+        await _done(interaction, action, credits=credits)
 
     # -- members --------------------------------------------------------------------------
 
@@ -197,18 +197,18 @@ class AdminCog(commands.Cog):
         reason: app_commands.Range[str, 0, 200] = "",
     ) -> None:
         """Block a member."""
-        guild, actor = self._ids(interaction)
-        added = await self.policy.block(guild, actor, str(member.id), reason)
-        await self._done(interaction, "block" if added else "block_again", target=member.mention)
+        guild, actor = _ids(interaction)
+        added = await self.guild_admin.block(guild, actor, str(member.id), reason)
+        await _done(interaction, "block" if added else "block_again", target=member.mention)
 
     @admin.command(name="unblock", description="Let a blocked member make videos again")
     @app_commands.describe(member="Who")
     async def unblock(self, interaction: discord.Interaction, member: discord.Member) -> None:
         """Unblock a member."""
-        guild, actor = self._ids(interaction)
-        removed = await self.policy.unblock(guild, actor, str(member.id))
+        guild, actor = _ids(interaction)
+        removed = await self.guild_admin.unblock(guild, actor, str(member.id))
         action = "unblock" if removed else "unblock_noop"
-        await self._done(interaction, action, target=member.mention)
+        await _done(interaction, action, target=member.mention)
 
     # -- channels -------------------------------------------------------------------------
 
@@ -218,12 +218,12 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
     ) -> None:
         """Add a channel to the allow-list."""
-        guild, actor = self._ids(interaction)
-        channel_id = str(channel.id if channel else interaction.channel_id)
-        await self.policy.allow_channel(guild, actor, channel_id)
+        guild, actor = _ids(interaction)
+        channel_id = _channel_id(interaction, channel)
+        await self.guild_admin.allow_channel(guild, actor, channel_id)
         others = [c for c in await self.policy.allowed_channels(guild) if c != channel_id]
         extra = f" (and {len(others)} other channel(s))" if others else " only"
-        await self._done(interaction, "channel_allow", target=f"<#{channel_id}>", others=extra)
+        await _done(interaction, "channel_allow", target=f"<#{channel_id}>", others=extra)
 
     @admin.command(name="channels-remove", description="Take a channel off the allowed list")
     @app_commands.describe(channel="The channel (this one when left out)")
@@ -231,21 +231,21 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
     ) -> None:
         """Remove a channel from the allow-list."""
-        guild, actor = self._ids(interaction)
-        channel_id = str(channel.id if channel else interaction.channel_id)
-        removed = await self.policy.remove_channel(guild, actor, channel_id)
+        guild, actor = _ids(interaction)
+        channel_id = _channel_id(interaction, channel)
+        removed = await self.guild_admin.remove_channel(guild, actor, channel_id)
         if not removed:
-            await self._done(interaction, "channel_remove_noop", target=f"<#{channel_id}>")
+            await _done(interaction, "channel_remove_noop", target=f"<#{channel_id}>")
             return
         empty = not await self.policy.allowed_channels(guild)
         left = "; /video now works everywhere" if empty else ""
-        await self._done(interaction, "channel_remove", target=f"<#{channel_id}>", left=left)
+        await _done(interaction, "channel_remove", target=f"<#{channel_id}>", left=left)
 
     @admin.command(name="channels-clear", description="Allow /video in every channel")
     async def channels_clear(self, interaction: discord.Interaction) -> None:
         """Empty the allow-list."""
-        await self.policy.clear_channels(*self._ids(interaction))
-        await self._done(interaction, "channels_clear")
+        await self.guild_admin.clear_channels(*_ids(interaction))
+        await _done(interaction, "channels_clear")
 
     # -- blocked terms --------------------------------------------------------------------
 
@@ -255,9 +255,9 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]
     ) -> None:
         """Add a blocked term."""
-        guild, actor = self._ids(interaction)
-        added, new = await self.policy.add_term(guild, actor, term)
-        await self._done(interaction, "term_add" if new else "term_add_noop", term=added.term)
+        guild, actor = _ids(interaction)
+        added, new = await self.guild_admin.add_term(guild, actor, term)
+        await _done(interaction, "term_add" if new else "term_add_noop", term=added.term)
 
     @admin.command(name="terms-remove", description="Stop refusing a word or phrase")
     @app_commands.describe(term="The term as listed by terms-list")
@@ -265,10 +265,10 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]
     ) -> None:
         """Remove a blocked term."""
-        guild, actor = self._ids(interaction)
-        removed = await self.policy.remove_term(guild, actor, term)
+        guild, actor = _ids(interaction)
+        removed = await self.guild_admin.remove_term(guild, actor, term)
         shown = " ".join(term.split())
-        await self._done(interaction, "term_remove" if removed else "term_remove_noop", term=shown)
+        await _done(interaction, "term_remove" if removed else "term_remove_noop", term=shown)
 
     @admin.command(name="terms-list", description="Show the blocked words and phrases")
     async def terms_list(self, interaction: discord.Interaction) -> None:
@@ -299,8 +299,8 @@ class AdminCog(commands.Cog):
         reset: bool = False,
     ) -> None:
         """Change the guild's defaults; with no option, just show them."""
-        guild, actor = self._ids(interaction)
-        result = await self.policy.set_defaults(
+        guild, actor = _ids(interaction)
+        result = await self.guild_admin.set_defaults(
             guild,
             actor,
             aspect_ratio=aspect_ratio.value if aspect_ratio else None,
@@ -309,36 +309,39 @@ class AdminCog(commands.Cog):
             watermark_surcharge=watermark_surcharge,
             reset=reset,
         )
-        await self._done(interaction, "defaults", summary=render.defaults_text(result))
+        await _done(interaction, "defaults", summary=render.defaults_text(result))
 
-    # -- helpers --------------------------------------------------------------------------
 
-    async def _set_allowance(
-        self,
-        interaction: discord.Interaction,
-        scope: str,
-        target_id: int,
-        target: str,
-        credits: int | None,
-    ) -> None:
-        """Set (or, with None, remove) the allowance of a role or user; say what was done."""
-        guild, actor = self._ids(interaction)
-        await self.policy.set_allowance(guild, actor, scope, str(target_id), credits)
-        if credits is None:
-            await self._done(interaction, f"allowance_{scope}_cleared", target=target)
-        else:
-            await self._done(interaction, f"allowance_{scope}", target=target, credits=credits)
+# -- helpers (no commands) ----------------------------------------------------------------
 
-    @staticmethod
-    def _ids(interaction: discord.Interaction) -> tuple[str, str]:
-        return str(interaction.guild_id), str(interaction.user.id)
 
-    async def _done(self, interaction: discord.Interaction, action: str, **details: object) -> None:
-        await reply(
-            interaction,
-            admin_done(action, **details),
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+def _ids(interaction: discord.Interaction) -> tuple[str, str]:
+    """The guild and the acting admin, as the core names them."""
+    return str(interaction.guild_id), str(interaction.user.id)
+
+
+def _channel_id(interaction: discord.Interaction, channel: discord.TextChannel | None) -> str:
+    """The channel the admin chose, else the one they used the command in."""
+    return str(channel.id if channel else interaction.channel_id)
+
+
+async def _allowance_done(
+    interaction: discord.Interaction, scope: str, target: str, credits: int | None
+) -> None:
+    """Say that a role's or user's allowance was set, or with None removed."""
+    if credits is None:
+        await _done(interaction, f"allowance_{scope}_cleared", target=target)
+    else:
+        await _done(interaction, f"allowance_{scope}", target=target, credits=credits)
+
+
+async def _done(interaction: discord.Interaction, action: str, **details: object) -> None:
+    """Confirm a change to the admin; mentions render but ping nobody."""
+    await reply(
+        interaction,
+        admin_done(action, **details),
+        allowed_mentions=discord.AllowedMentions.none(),
+    )
 
 
 async def setup(bot: commands.Bot) -> None:

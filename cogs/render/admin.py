@@ -1,15 +1,25 @@
-"""Embeds of /sora-admin: usage, a member's history, effective settings, the audit."""
+"""Embeds and attachments of /sora-admin: usage, a member's history, settings, the audit."""
 
 from __future__ import annotations
+
+import io
 
 import discord
 
 from cogs.render.status import excerpt, job_line
 from sora_bot.rules.credits import QuotaStatus
 from sora_bot.rules.policy import GuildDefaults, GuildOverview
-from sora_bot.rules.usage import AuditEntry, GuildUsage, MemberUsage, Spend, details_text
+from sora_bot.rules.usage import (
+    AuditEntry,
+    GuildUsage,
+    MemberUsage,
+    Spend,
+    audit_csv,
+    details_text,
+)
 
 BAR_CELLS = 10
+CHART_FILE = "usage.png"
 COLOUR = discord.Colour.blurple()
 FIELD_LIMIT = 1024
 OUTCOME_ICONS = {
@@ -74,6 +84,11 @@ def usage_embed(usage: GuildUsage, budget: int | None, *, chart: str | None) -> 
         "(days reset by an admin included), not refunds."
     )
     return embed
+
+
+def chart_file(png: bytes) -> discord.File:
+    """The usage chart, named as ``usage_embed(chart=CHART_FILE)`` shows it."""
+    return discord.File(io.BytesIO(png), filename=CHART_FILE)
 
 
 def member_embed(usage: MemberUsage, quota: QuotaStatus) -> discord.Embed:
@@ -152,6 +167,12 @@ def audit_embed(entries: list[AuditEntry]) -> discord.Embed:
     embed = discord.Embed(title="🧾 Audit", description=_clip(body, 4000), colour=COLOUR)
     embed.set_footer(text="Newest first. Use csv:True for a file with everything.")
     return embed
+
+
+def audit_file(guild_id: str, entries: list[AuditEntry]) -> tuple[discord.File, str]:
+    """The entries as a CSV attachment, and the note to send when the table had to be cut."""
+    table = audit_csv(entries)  # capped to stay under Discord's upload limit
+    return discord.File(io.BytesIO(table.data), filename=f"sora-audit-{guild_id}.csv"), table.note
 
 
 def _clip(text: str, limit: int = FIELD_LIMIT) -> str:

@@ -1,1 +1,1 @@
-"""Rules: credits and their reservation, guild policy, blocked terms, validation, usage reports."""
+"""Rules: credits, guild policy and its audited admin changes, terms, validation, usage reports."""

@@ -14,7 +14,7 @@ from sora_bot.rules.credits import utc_day
 from sora_bot.storage.database import Database, sql_list
 from sora_bot.storage.jobs import DailySpend, JobStore, job_from_row
 
-# Waived: given back to the member by an admin's reset of their day (GuildPolicy.reset_day).
+# Waived: given back to the member by an admin's reset of their day (GuildAdmin.reset_day).
 CHARGED = f"credit_state IN {sql_list(GUILD_CHARGED)}"
 CHART_DAYS = 14
 # Jobs are grouped by how they ended; every unfinished state counts as "in progress".

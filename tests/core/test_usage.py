@@ -9,6 +9,7 @@ from PIL import Image
 from sora_bot.models import CreditState, JobState, Requester, VideoOptions
 from sora_bot.rules.charts import HEIGHT, WIDTH, daily_spend_png
 from sora_bot.rules.credits import Credits
+from sora_bot.rules.guild_admin import GuildAdmin
 from sora_bot.rules.policy import GuildPolicy
 from sora_bot.rules.usage import CSV_MAX_BYTES, CSV_MAX_TEXT, AuditEntry, UsageReports, audit_csv
 from sora_bot.storage.database import Database
@@ -100,10 +101,10 @@ async def test_member_history(reports: UsageReports) -> None:
 async def test_audit_merges_prompts_and_admin_actions_newest_first(
     reports: UsageReports, credits: Credits, store: JobStore, clock: FakeClock, db: Database
 ) -> None:
-    policy = GuildPolicy(db, credits, credits.settings, clock)
+    admin = GuildAdmin(db, credits, GuildPolicy(db, credits.settings), clock)
     await add_job(credits, store, clock, user="alice", days_ago=0, cost=10, state=JobState.FAILED)
     clock.advance(5)
-    await policy.add_term(G, "admin1", "dragon")
+    await admin.add_term(G, "admin1", "dragon")
     clock.advance(5)
     await add_job(
         credits,

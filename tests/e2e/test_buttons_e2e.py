@@ -244,7 +244,7 @@ async def test_reroll_in_the_thread_of_an_allowed_channel(
 ) -> None:
     async with running_bot(tmp_path, discord, provider) as bot:
         guild, channel = str(discord.guild.id), str(discord.channel.id)
-        await bot.core.policy.allow_channel(guild, str(discord.owner.id), channel)
+        await bot.core.admin.allow_channel(guild, str(discord.owner.id), channel)
         await discord.invoke("video", {"prompt": "a tram at night"})
         first = await wait_job(bot.core, finished)
         post = outcome_post(discord, first)
