@@ -102,7 +102,7 @@ class Endings:
     async def _stop_posting(self, job: Job, error: Exception | None) -> None:
         if error is not None:
             log_event(job, "outcome could not be posted", level=logging.WARNING, error=error)
-        changes = JobChanges(outcome_posted=True, delivery_ref=None, next_attempt_at=None)
+        changes = JobChanges(outcome_posted=True, next_attempt_at=None)
         await self.store.transition(job.id, None, changes=changes, now=self.clock())
 
     async def _finish(

@@ -112,6 +112,8 @@ class RetryPolicy:
         ``job`` is the row as it is now (the step may have moved it before it raised).
         None: nothing is left to do for it.
         """
+        if job.state.terminal and job.outcome_posted:
+            return None  # the step got as far as the end before it raised
         if crashes >= MAX_UNEXPECTED_FAILURES:
             detail = f"internal error: {type(error).__name__}"
             if job.state in (JobState.COMPLETED, JobState.DELIVERING):
@@ -120,8 +122,6 @@ class RetryPolicy:
                 return StopPosting()
             state = JobState.REJECTED if job.task_id is None else JobState.FAILED
             return Fail(state, "internal_error", detail)
-        if job.state.terminal and job.outcome_posted:
-            return None
         return self.retry(job, None, now)
 
     def retry(self, job: Job, error: Exception | None, now: float) -> Retry:

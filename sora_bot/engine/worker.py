@@ -140,13 +140,15 @@ class Worker:
             JobState.ACCEPTED, created_before=self.steps.started_at or 0.0, now=self.clock()
         )
         while True:
+            # Cleared before the pass, not after: a step that finishes (or a job queued)
+            # while the pass reads the schedule must still wake the next one at once.
+            self._wake.clear()
             try:
                 await self._dispatch_due()
                 delay = await self._idle_delay()
             except Exception:  # the loop must outlive any single failure (database hiccup…)
                 log.exception("worker loop iteration failed")
                 delay = 5.0
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 

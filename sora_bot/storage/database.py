@@ -108,6 +108,8 @@ class Database:
         one method serves both alone and inside a caller's larger transaction.
         """
         if conn is not None:
+            # Joining is only safe inside a transaction the caller opened under the lock.
+            assert conn.in_transaction, "transaction(conn) needs a connection inside one"
             yield conn
             return
         async with self._lock:

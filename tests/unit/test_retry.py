@@ -178,3 +178,6 @@ def test_a_bug_is_retried_until_the_limit_then_ends_the_job_by_its_state() -> No
     )
     assert POLICY.after_crash(DELIVERING, bug, NOW, limit) == Undeliverable(detail)
     assert POLICY.after_crash(ENDED, bug, NOW, limit) == StopPosting()
+    # A bug after the final commit: the job is done, and what it recorded stays as it is.
+    delivered = job(JobState.DELIVERED, outcome_posted=True, delivery_ref="post-1")
+    assert POLICY.after_crash(delivered, bug, NOW, limit) is None
