@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sora_bot.models import CreditState
 from sora_bot.provider.errors import (
     DownloadError,
     ProviderError,
@@ -193,7 +194,7 @@ def undeliverable(
 def job_outcome(job: Job) -> str:
     """The message for a job that ended without a posted video, from its stored error code."""
     code = job.error_code or "unknown_error"
-    refunded = job.credit_state == "refunded"
+    refunded = job.credit_state == CreditState.REFUNDED
     if code == "undeliverable":
         return undeliverable(path=job.file_path)
     if code in ("submit_interrupted", "preparation_interrupted"):
