@@ -124,8 +124,9 @@ class Database:
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query outside any other coroutine's transaction."""
-        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        # One trip to the database thread (execute, fetch, done) instead of three.
+        async with self._lock:
+            return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         """The first row of a read query, or None."""
@@ -138,12 +139,13 @@ class Database:
         """One write statement with ``RETURNING``: the rows as written.
 
         Alone it is atomic on its own (autocommit); with ``conn`` it joins that transaction.
+        Every row is fetched in the same trip to the database thread, so the statement is
+        finished (and, alone, committed) when this returns.
         """
         if conn is not None:
-            async with conn.execute(sql, tuple(params)) as cur:
-                return list(await cur.fetchall())
-        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+            return list(await conn.execute_fetchall(sql, tuple(params)))
+        async with self._lock:
+            return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One write statement, atomic on its own; returns the number of rows changed.
