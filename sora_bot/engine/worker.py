@@ -100,10 +100,6 @@ class Worker:
             self._rewake.add(job_id)
         self._wake.set()
 
-    def callback_url(self, job_id: int) -> str | None:
-        """The URL the provider is given for this job (None: callbacks are off)."""
-        return self.claims.callback_url(job_id)
-
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking new steps; give running ones ``grace`` seconds, then cancel them.
 
