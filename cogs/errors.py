@@ -12,6 +12,7 @@ from cogs.outgoing import reply
 from sora_bot.errors import InvalidInput
 from sora_bot.rules.credits import CreditRefused
 from sora_bot.rules.refusals import credit_refusal
+from sora_bot.storage.database import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ def text_for(error: BaseException) -> str | None:
         return str(error)
     if isinstance(error, CreditRefused):
         return credit_refusal(error, resets=f"<t:{int(error.status.resets_at)}:R>")
+    if isinstance(error, StorageUnavailable):
+        return "The bot can't record new jobs right now; nothing was charged. Try again later."
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server."
     if isinstance(error, app_commands.MissingPermissions):

@@ -23,6 +23,7 @@ from sora_bot.models import POLLING_STATES, CreditState, Job, JobState, Task, Ta
 from sora_bot.outcome_texts import job_outcome
 from sora_bot.provider.protocol import VideoProvider
 from sora_bot.settings import Settings
+from sora_bot.storage.database import StorageUnavailable
 from sora_bot.storage.jobs import JobChanges, JobStore
 
 Step = Callable[[Job], Awaitable[None]]
@@ -45,6 +46,8 @@ class Steps:
     polls: int = 0  # provider task queries made (for measurements)
     # Moved to "delivering" by this process and not yet tried: no need to look for a post.
     _fresh_deliveries: set[int] = field(default_factory=set, init=False)
+    # Created at the provider while the database could not record the task id.
+    _unrecorded: dict[int, Task] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._by_state: dict[JobState, Step] = {
@@ -78,17 +81,23 @@ class Steps:
 
     async def submitting(self, job: Job) -> None:
         """POST a job this process claimed; one found here after a crash is never resent."""
-        if not self.claims.take_claim(job.id):
-            # We cannot know whether the provider created a task, and it has no idempotency
-            # key: never resubmit (that could bill twice); refund and ask to try again.
-            raise JobFailed("submit_interrupted", "the bot stopped while sending the job")
+        task = self._unrecorded.pop(job.id, None)  # created, but the database refused its id
+        if task is None:
+            if not self.claims.take_claim(job.id):
+                # We cannot know whether the provider created a task, and it has no
+                # idempotency key: never resubmit (that could bill twice); refund instead.
+                raise JobFailed("submit_interrupted", "the bot stopped while sending the job")
+            try:
+                task = await self.provider.create(
+                    job.options, callback_url=self.claims.callback_url(job.id)
+                )
+            finally:
+                self.claims.forget_token(job.id)
         try:
-            task = await self.provider.create(
-                job.options, callback_url=self.claims.callback_url(job.id)
-            )
-        finally:
-            self.claims.forget_token(job.id)
-        await self._submitted(job, task)
+            await self._submitted(job, task)
+        except StorageUnavailable:
+            self._unrecorded[job.id] = task  # stored after the outage, never POSTed again
+            raise
 
     async def _submitted(self, job: Job, task: Task) -> None:
         now = self.clock()

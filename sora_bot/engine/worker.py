@@ -4,7 +4,8 @@ The schedule lives in the database (``jobs.next_attempt_at``), so a restart need
 re-arming: the loop simply finds every due job again. Each job is handled by at most one
 task at a time; its step (``sora_bot.engine.steps``) commits one transition and returns,
 and the loop dispatches whatever is due next. A step that raises is ended here, in one
-place: ``RetryPolicy`` decides, ``Endings`` commits.
+place: ``RetryPolicy`` decides, ``Endings`` commits. A database that cannot be written
+ends nothing: it pauses the whole loop (``StorageOutage``) until it can be.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from sora_bot.engine.claims import SlotClaims
 from sora_bot.engine.delivery import Delivery, DeliveryError
 from sora_bot.engine.events import Notifier, job_fields
+from sora_bot.engine.outage import StorageOutage
 from sora_bot.engine.outcomes import Endings
 from sora_bot.engine.retry import MAX_UNEXPECTED_FAILURES, JobFailed, RetryPolicy
 from sora_bot.engine.steps import Steps
@@ -27,6 +29,7 @@ from sora_bot.models import POLLING_STATES, Job, JobState
 from sora_bot.provider.errors import ProviderError
 from sora_bot.provider.protocol import VideoProvider
 from sora_bot.settings import Settings
+from sora_bot.storage.database import StorageUnavailable
 from sora_bot.storage.jobs import JobChanges, JobStore
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class Worker:
         )
         self.retry = RetryPolicy(base=settings.poll_interval, cap=settings.max_poll_interval * 5)
         self.endings = Endings(store, clock, slot_freed=self.wake)
+        self.outage = StorageOutage(store.db.probe_writable)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._crashes: dict[int, int] = {}  # consecutive unexpected errors per job
@@ -132,16 +136,27 @@ class Worker:
         return len(jobs)
 
     async def _loop(self) -> None:
-        await self.store.make_due(
-            JobState.ACCEPTED, created_before=self.steps.started_at or 0.0, now=self.clock()
-        )
+        resumed = False
         while True:
+            # No step while the database cannot record its outcome: backing off here is
+            # what keeps provider polls and log lines bounded through an outage.
+            await self.outage.wait_until_writable()
             # Cleared before the pass, not after: a step that finishes (or a job queued)
             # while the pass reads the schedule must still wake the next one at once.
             self._wake.clear()
             try:
+                if not resumed:
+                    await self.store.make_due(
+                        JobState.ACCEPTED,
+                        created_before=self.steps.started_at or 0.0,
+                        now=self.clock(),
+                    )
+                    resumed = True
                 await self._dispatch_due()
                 delay = await self._idle_delay()
+            except StorageUnavailable as exc:
+                self.outage.began(exc)
+                continue
             except Exception:  # the loop must outlive any single failure (database hiccup…)
                 log.exception("worker loop iteration failed")
                 delay = 5.0
@@ -154,6 +169,8 @@ class Worker:
         if room > 0:
             jobs += await self.store.due(self.clock(), room, exclude=self._running)
         for job in jobs:
+            if self.outage.active:  # a step found the database unwritable during this pass
+                break  # a job claimed here stays due in "submitting" and runs after it
             if job.id not in self._running:
                 task = asyncio.create_task(self._guarded_step(job), name=f"sora-job-{job.id}")
                 self._running[job.id] = task
@@ -181,8 +198,16 @@ class Worker:
 
     async def _guarded_step(self, job: Job) -> None:
         try:
+            await self._step(job)
+        except StorageUnavailable as exc:
+            # The step's write (or its ending's) was refused: the job stays as last committed
+            # and runs again after the outage. Not a crash: it must never end the job.
+            self.outage.began(exc)
+
+    async def _step(self, job: Job) -> None:
+        try:
             await self.steps.run(job)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, StorageUnavailable):
             raise
         except EXPECTED_ERRORS as exc:
             self._crashes.pop(job.id, None)

@@ -7,17 +7,61 @@ import enum
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from sora_bot.errors import SoraBotError
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d+)_[\w-]+\.sql$")
+
+
+# Primary result codes that say the file cannot be written (or read) right now, not that a
+# statement is wrong: disk full, read-only file, I/O error, cannot open, locked past the
+# busy timeout. Extended codes (SQLITE_IOERR_WRITE…) carry the primary one in the low byte.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+    }
+)
+
+
+class StorageUnavailable(SoraBotError):
+    """The database cannot record anything right now (full disk, read-only file, I/O error,
+    locked): the operator's to fix, never a job's fault. Nothing was written."""
+
+    def __init__(self, error: sqlite3.Error) -> None:
+        self.code = getattr(error, "sqlite_errorname", None) or type(error).__name__
+        super().__init__(f"the database cannot be written: {error} ({self.code})")
+
+
+def is_unavailable(error: sqlite3.Error) -> bool:
+    """Whether a driver error means the storage is unavailable (not a bad statement)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _UNAVAILABLE_CODES
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Re-raise the driver's storage-unavailable errors as ``StorageUnavailable``."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if is_unavailable(exc):
+            raise StorageUnavailable(exc) from exc
+        raise
 
 
 def sql_list(values: Iterable[enum.StrEnum]) -> str:
@@ -113,25 +157,39 @@ class Database:
             yield conn
             return
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                await self._conn.rollback()
-                raise
-            else:
-                await self._conn.commit()
+            with storage_errors():
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    await self._conn.commit()
+                except BaseException:
+                    # A failed COMMIT (full disk, I/O error) may leave the transaction open:
+                    # roll it back, or every later BEGIN would fail too.
+                    if self._conn.in_transaction:
+                        await self._conn.rollback()
+                    raise
+
+    async def probe_writable(self) -> None:
+        """One small real write (raises ``StorageUnavailable`` while none can be made)."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('storage_probed_at', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(time.time()),),
+            )
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query outside any other coroutine's transaction."""
         # One trip to the database thread (execute, fetch, done) instead of three.
         async with self._lock:
-            return list(await self._conn.execute_fetchall(sql, tuple(params)))
+            with storage_errors():
+                return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         """The first row of a read query, or None."""
-        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+        with storage_errors():
+            async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
+                return await cur.fetchone()
 
     async def write(
         self, sql: str, params: Iterable[Any] = (), *, conn: aiosqlite.Connection | None = None
@@ -142,10 +200,11 @@ class Database:
         Every row is fetched in the same trip to the database thread, so the statement is
         finished (and, alone, committed) when this returns.
         """
-        if conn is not None:
-            return list(await conn.execute_fetchall(sql, tuple(params)))
-        async with self._lock:
-            return list(await self._conn.execute_fetchall(sql, tuple(params)))
+        with storage_errors():
+            if conn is not None:
+                return list(await conn.execute_fetchall(sql, tuple(params)))
+            async with self._lock:
+                return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One write statement, atomic on its own; returns the number of rows changed.
@@ -153,5 +212,6 @@ class Database:
         The connection is in autocommit mode, so a single statement is its own transaction:
         no BEGIN/COMMIT round trips to the database thread on the hot path.
         """
-        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
-            return cur.rowcount
+        with storage_errors():
+            async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
+                return cur.rowcount

@@ -55,6 +55,7 @@ from .provider import (
     running_provider,
 )
 from .settings import ROOT, make_settings
+from .storage_faults import disk_full, unwritable
 
 __all__ = [
     "CREATE_PATH",
@@ -86,6 +87,7 @@ __all__ = [
     "bot_messages",
     "bot_process",
     "default_video_bytes",
+    "disk_full",
     "finished",
     "make_settings",
     "options",
@@ -99,6 +101,7 @@ __all__ = [
     "running_provider",
     "set_manage_guild",
     "simulate",
+    "unwritable",
     "use_short_timeouts",
     "user",
     "video_posts",
