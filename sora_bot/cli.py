@@ -102,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("doctor", help="check settings, database and the provider key")
     backup = sub.add_parser("backup", help="copy the database safely while the bot runs")
-    backup.add_argument("dest", type=Path, help="the file to write (replaced if it exists)")
+    backup.add_argument(
+        "dest", type=Path, help="the file (or folder) to write; an old backup there is replaced"
+    )
     return parser
 
 

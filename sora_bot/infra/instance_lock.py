@@ -11,6 +11,12 @@ from pathlib import Path
 from sora_bot.errors import ConfigError
 
 
+def lock_path(database_path: Path) -> Path:
+    """The lock file of a database: beside the file the path resolves to, so that two
+    processes reaching one database through different symlinks share one lock."""
+    return Path(f"{database_path.resolve()}.lock")
+
+
 @contextmanager
 def exclusive_instance(database_path: Path) -> Iterator[None]:
     """Hold an exclusive lock beside the database file for as long as the block runs.
@@ -20,9 +26,9 @@ def exclusive_instance(database_path: Path) -> Iterator[None]:
     if str(database_path) == ":memory:":
         yield
         return
-    lock_path = Path(f"{database_path}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = lock_path(database_path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from sora_bot.errors import ConfigError
+from sora_bot.infra.instance_lock import exclusive_instance
 from sora_bot.models import CreditState, JobState, Requester, VideoOptions
-from sora_bot.storage.backup import backup_database
+from sora_bot.storage.backup import BackupError, backup_database
 from sora_bot.storage.database import Database
 from sora_bot.storage.jobs import JobStore
 from sora_bot.storage.retention import Retention
@@ -60,6 +66,163 @@ async def test_backup_command(tmp_path: Path) -> None:
     )
     assert code == 1 and "no database" in text
     assert not (tmp_path / "missing.db").exists()
+
+
+async def live_database(folder: Path) -> Path:
+    """A database with one job, left as the bot leaves it (-wal and -shm beside it)."""
+    path = folder / "bot.db"
+    db = await Database.open(path)
+    await make_job(JobStore(db), db, JobState.DELIVERED, folder / "v.mp4", 0.0)
+    await db.close()
+    with exclusive_instance(path):
+        pass  # leaves the .lock file
+    # Closing the last connection folds the -wal into the file and removes it: stand-ins.
+    for name in ("bot.db-wal", "bot.db-shm"):
+        (folder / name).write_bytes(b"companion")
+    return path
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+# Each returns (DATABASE_PATH, destination) for the live database at ``db``.
+def _same_path(db: Path) -> tuple[Path, Path]:
+    return db, db
+
+
+def _dotted_path(db: Path) -> tuple[Path, Path]:
+    return db, db.parent / "sub" / ".." / db.name
+
+
+def _wal(db: Path) -> tuple[Path, Path]:
+    return db, Path(f"{db}-wal")
+
+
+def _shm(db: Path) -> tuple[Path, Path]:
+    return db, Path(f"{db}-shm")
+
+
+def _lock(db: Path) -> tuple[Path, Path]:
+    return db, Path(f"{db}.lock")
+
+
+def _symlinked_database(db: Path) -> tuple[Path, Path]:
+    link = db.parent.parent / "link.db"
+    link.symlink_to(db)
+    return link, db
+
+
+def _symlinked_database_wal(db: Path) -> tuple[Path, Path]:
+    link = db.parent.parent / "link.db"
+    link.symlink_to(db)
+    return link, Path(f"{db}-wal")
+
+
+def _symlinked_destination(db: Path) -> tuple[Path, Path]:
+    link = db.parent.parent / "innocent.db"
+    link.symlink_to(db)
+    return db, link
+
+
+def _symlinked_folder(db: Path) -> tuple[Path, Path]:
+    folder = db.parent.parent / "elsewhere"
+    folder.symlink_to(db.parent)
+    return db, folder / db.name
+
+
+def _hard_link(db: Path) -> tuple[Path, Path]:
+    other = db.parent.parent / "hard.db"
+    os.link(db, other)
+    return db, other
+
+
+def _its_folder(db: Path) -> tuple[Path, Path]:
+    return db, db.parent  # the copy would be written as the database's own name
+
+
+LIVE_TARGETS: dict[str, Callable[[Path], tuple[Path, Path]]] = {
+    "same path": _same_path,
+    "same path through ..": _dotted_path,
+    "-wal": _wal,
+    "-shm": _shm,
+    ".lock": _lock,
+    "symlinked DATABASE_PATH": _symlinked_database,
+    "symlinked DATABASE_PATH, its -wal": _symlinked_database_wal,
+    "symlinked destination": _symlinked_destination,
+    "destination in a symlinked folder": _symlinked_folder,
+    "hard link": _hard_link,
+    "the database's folder": _its_folder,
+}
+
+
+@pytest.mark.parametrize("case", list(LIVE_TARGETS))
+async def test_backup_never_targets_the_live_database(tmp_path: Path, case: str) -> None:
+    live = tmp_path / "data"
+    live.mkdir()
+    db = await live_database(live)
+    before = fingerprint(live)
+    database_path, dest = LIVE_TARGETS[case](db)
+    with pytest.raises(BackupError, match="refused"):
+        backup_database(database_path, dest)
+    assert fingerprint(live) == before
+
+
+async def test_backup_refuses_a_copy_written_over_the_live_database(tmp_path: Path) -> None:
+    """The copy is first written as DEST.part: that must not be the live file either."""
+    db = await live_database(tmp_path)
+    part_db = tmp_path / "copy.db.part"
+    db.rename(part_db)
+    before = hashlib.sha256(part_db.read_bytes()).hexdigest()
+    with pytest.raises(BackupError, match="refused"):
+        backup_database(part_db, tmp_path / "copy.db")
+    assert hashlib.sha256(part_db.read_bytes()).hexdigest() == before
+
+
+async def test_backup_into_another_folder_or_beside_the_database(tmp_path: Path) -> None:
+    live = tmp_path / "data"
+    live.mkdir()
+    db = await live_database(live)
+    (tmp_path / "backups").mkdir()
+    assert backup_database(db, tmp_path / "backups") == 1  # a folder: the database's name
+    assert backup_database(db, live / "copy.db") == 1  # the same folder, another name
+    assert (tmp_path / "backups" / "bot.db").is_file() and (live / "copy.db").is_file()
+
+
+async def test_backup_command_refuses_live_files_in_one_line(tmp_path: Path) -> None:
+    live = tmp_path / "data"
+    live.mkdir()
+    db = await live_database(live)
+    (tmp_path / "link.db").symlink_to(db)
+    os.link(db, tmp_path / "hard.db")
+    before = fingerprint(live)
+    for database_path, dest in [
+        (db, db),
+        (tmp_path / "link.db", db),  # DATABASE_PATH through a symlink
+        (db, tmp_path / "link.db"),  # the destination a symlink
+        (db, tmp_path / "hard.db"),
+        (db, Path(f"{db}-wal")),
+    ]:
+        code, text = await run_cli(tmp_path, "backup", str(dest), DATABASE_PATH=str(database_path))
+        assert code == 1 and len(text.splitlines()) == 1 and "refused" in text, text
+    assert fingerprint(live) == before
+
+
+def test_instance_lock_follows_symlinks(tmp_path: Path) -> None:
+    """Two processes reaching one database through different names must conflict."""
+    db = tmp_path / "data" / "bot.db"
+    db.parent.mkdir()
+    db.touch()
+    (tmp_path / "link.db").symlink_to(db)
+    with (
+        exclusive_instance(db),
+        pytest.raises(ConfigError, match="already in use"),
+        exclusive_instance(tmp_path / "link.db"),
+    ):
+        pass
+    with exclusive_instance(tmp_path / "link.db"):  # released with the first holder
+        pass
+    assert not (tmp_path / "link.db.lock").exists()
 
 
 async def make_job(store: JobStore, db: Database, state: JobState, file: Path, now: float) -> int:
