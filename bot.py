@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 3
-    configure_logging(settings.log_level, settings.secrets())
-    logging.getLogger("discord").setLevel(
+    configure_logging(settings.log_level, settings.secrets(), log_prompts=settings.log_prompts)
+    logging.getLogger("discord").setLevel(  # every gateway event at DEBUG: noise, not insight
         max(logging.INFO, logging.getLevelName(settings.log_level))
     )
     try:

@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     # Progress goes to stderr too: below DEBUG, only warnings and errors are logged.
     level = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
-    configure_logging(level, settings.secrets())
+    configure_logging(level, settings.secrets(), log_prompts=settings.log_prompts)
     if args.command == "doctor":
         return asyncio.run(doctor(settings, sys.stdout))
     if args.command == "backup":

@@ -1,4 +1,8 @@
-"""Structured logging: one logfmt line per event, secrets redacted as a last line of defence."""
+"""Structured logging: one logfmt line per event, secrets redacted as a last line of defence.
+
+Prompts stay out of the logs unless ``SORA_LOG_PROMPTS=1``: the bot adds them on purpose only
+then, and the libraries that echo payloads at DEBUG are kept quiet (``PAYLOAD_LOGGERS``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,10 @@ from typing import Any, TextIO
 FIELDS_ATTR = "fields"
 _BARE = re.compile(r"^[A-Za-z0-9_.:/@+-]+$")
 REDACTED = "[redacted]"
+# Libraries whose DEBUG lines carry what users typed: aiosqlite logs every call with its SQL
+# parameters (a job's INSERT holds the prompt); discord.py logs HTTP payloads and gateway
+# events (an interaction carries the prompt as typed, a status embed shows it).
+PAYLOAD_LOGGERS = ("aiosqlite", "discord")
 
 
 def event(logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:
@@ -78,10 +86,28 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class PayloadFilter(logging.Filter):
+    """Drops the DEBUG records of ``PAYLOAD_LOGGERS``, whatever level a library sets itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG:
+            return True
+        return not any(
+            record.name == name or record.name.startswith(name + ".") for name in PAYLOAD_LOGGERS
+        )
+
+
 def configure_logging(
-    level: str | int, secrets: Iterable[str] = (), *, stream: TextIO | None = None
+    level: str | int,
+    secrets: Iterable[str] = (),
+    *,
+    log_prompts: bool = False,
+    stream: TextIO | None = None,
 ) -> logging.Handler:
-    """Send every log record to ``stream`` (stderr) as logfmt, redacted; returns the handler."""
+    """Send every log record to ``stream`` (stderr) as logfmt, redacted; returns the handler.
+
+    Unless ``log_prompts``, the payload-echoing libraries log at INFO and above only.
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(LogfmtFormatter())
     handler.addFilter(RedactingFilter(secrets))
@@ -90,4 +116,10 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    for name in PAYLOAD_LOGGERS:
+        # The level spares building records that would be dropped; the filter is the guard.
+        capped = logging.NOTSET if log_prompts else max(logging.INFO, root.level)
+        logging.getLogger(name).setLevel(capped)
+    if not log_prompts:
+        handler.addFilter(PayloadFilter())
     return handler

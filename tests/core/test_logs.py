@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sora_bot.infra.logs import LogfmtFormatter, RedactingFilter, event
+from sora_bot.infra.logs import (
+    PAYLOAD_LOGGERS,
+    LogfmtFormatter,
+    RedactingFilter,
+    configure_logging,
+    event,
+)
 from sora_bot.models import Requester, VideoOptions
 from tests.doubles import RecordingDelivery, running_core, running_provider
 
@@ -33,6 +39,59 @@ def captured(level: int = logging.INFO, secrets: tuple[str, ...] = ()) -> Iterat
     finally:
         root.removeHandler(handler)
         root.setLevel(old)
+
+
+@contextmanager
+def configured(*, log_prompts: bool) -> Iterator[io.StringIO]:
+    """The bot's own set-up (``configure_logging``) at DEBUG into a buffer, undone after."""
+    out = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in PAYLOAD_LOGGERS}
+    configure_logging(logging.DEBUG, log_prompts=log_prompts, stream=out)
+    try:
+        yield out
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        for name, old in levels.items():
+            logging.getLogger(name).setLevel(old)
+
+
+async def run_one_job(tmp_path: Path, prompt: str, **env: str) -> None:
+    delivery = RecordingDelivery()
+    async with (
+        running_provider(task_seconds=0.2, estimated_time=1) as double,
+        running_core(tmp_path, double.base_url, delivery, **env) as core,
+    ):
+        await core.jobs.submit(Requester("g", "c", "u"), VideoOptions(prompt))
+        async with asyncio.timeout(10):
+            await delivery.finished.wait()
+
+
+async def test_no_prompt_in_any_log_line_at_debug(tmp_path: Path) -> None:
+    prompt = "a periwinkle walrus juggling teacups"
+    with configured(log_prompts=False) as out:
+        await run_one_job(tmp_path, prompt, LOG_LEVEL="DEBUG")
+        # A library that lowers its own level again is still held back by the handler.
+        logging.getLogger("aiosqlite").setLevel(logging.DEBUG)
+        await run_one_job(tmp_path / "again", prompt, LOG_LEVEL="DEBUG")
+        assert logging.getLogger("sora_bot").isEnabledFor(logging.DEBUG)
+    text = out.getvalue()
+    assert 'msg="job state"' in text and prompt not in text
+    assert "logger=aiosqlite" not in text
+
+
+async def test_prompts_in_debug_logs_only_when_allowed(tmp_path: Path) -> None:
+    prompt = "a periwinkle walrus juggling teacups"
+    with configured(log_prompts=True) as out:
+        await run_one_job(tmp_path, prompt, LOG_LEVEL="DEBUG", SORA_LOG_PROMPTS="1")
+    lines = out.getvalue().splitlines()
+    assert any('msg="job state"' in line and f'prompt="{prompt}"' in line for line in lines)
+    assert any("logger=aiosqlite" in line and prompt in line for line in lines)
 
 
 def test_one_line_per_event_with_fields_and_escapes() -> None:
