@@ -61,11 +61,14 @@ def configured(*, log_prompts: bool) -> Iterator[io.StringIO]:
             logging.getLogger(name).setLevel(old)
 
 
-async def run_one_job(tmp_path: Path, prompt: str, **env: str) -> None:
+async def run_one_job(tmp_path: Path, prompt: str, *, log_prompts: bool = False) -> None:
     delivery = RecordingDelivery()
+    allowed = "1" if log_prompts else "0"
     async with (
         running_provider(task_seconds=0.2, estimated_time=1) as double,
-        running_core(tmp_path, double.base_url, delivery, **env) as core,
+        running_core(
+            tmp_path, double.base_url, delivery, LOG_LEVEL="DEBUG", SORA_LOG_PROMPTS=allowed
+        ) as core,
     ):
         await core.jobs.submit(Requester("g", "c", "u"), VideoOptions(prompt))
         async with asyncio.timeout(10):
@@ -75,10 +78,10 @@ async def run_one_job(tmp_path: Path, prompt: str, **env: str) -> None:
 async def test_no_prompt_in_any_log_line_at_debug(tmp_path: Path) -> None:
     prompt = "a periwinkle walrus juggling teacups"
     with configured(log_prompts=False) as out:
-        await run_one_job(tmp_path, prompt, LOG_LEVEL="DEBUG")
+        await run_one_job(tmp_path, prompt)
         # A library that lowers its own level again is still held back by the handler.
         logging.getLogger("aiosqlite").setLevel(logging.DEBUG)
-        await run_one_job(tmp_path / "again", prompt, LOG_LEVEL="DEBUG")
+        await run_one_job(tmp_path / "again", prompt)
         assert logging.getLogger("sora_bot").isEnabledFor(logging.DEBUG)
     text = out.getvalue()
     assert 'msg="job state"' in text and prompt not in text
@@ -88,7 +91,7 @@ async def test_no_prompt_in_any_log_line_at_debug(tmp_path: Path) -> None:
 async def test_prompts_in_debug_logs_only_when_allowed(tmp_path: Path) -> None:
     prompt = "a periwinkle walrus juggling teacups"
     with configured(log_prompts=True) as out:
-        await run_one_job(tmp_path, prompt, LOG_LEVEL="DEBUG", SORA_LOG_PROMPTS="1")
+        await run_one_job(tmp_path, prompt, log_prompts=True)
     lines = out.getvalue().splitlines()
     assert any('msg="job state"' in line and f'prompt="{prompt}"' in line for line in lines)
     assert any("logger=aiosqlite" in line and prompt in line for line in lines)
