@@ -40,7 +40,7 @@ _UNAVAILABLE_CODES = frozenset(
 
 class StorageUnavailable(SoraBotError):
     """The database cannot record anything right now (full disk, read-only file, I/O error,
-    locked): the operator's to fix, never a job's fault. Nothing was written."""
+    locked): the operator's to fix, never a job's fault. The failed write left no trace."""
 
     def __init__(self, error: sqlite3.Error) -> None:
         self.code = getattr(error, "sqlite_errorname", None) or type(error).__name__
@@ -50,7 +50,7 @@ class StorageUnavailable(SoraBotError):
 def is_unavailable(error: sqlite3.Error) -> bool:
     """Whether a driver error means the storage is unavailable (not a bad statement)."""
     code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in _UNAVAILABLE_CODES
+    return code is not None and (code & 0xFF) in _UNAVAILABLE_CODES
 
 
 @contextmanager
