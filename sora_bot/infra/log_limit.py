@@ -29,6 +29,10 @@ class LogWindow:
         self.clock = clock
         self._kinds: dict[str, tuple[float, int]] = {}  # kind -> (last written at, held back)
 
+    def __len__(self) -> int:
+        """Kinds remembered."""
+        return len(self._kinds)
+
     def allow(self, kind: str) -> int | None:
         """None: hold this line back; else write it, noting this many held back before it."""
         now = self.clock()
