@@ -51,7 +51,7 @@ class LogLimiter:
 
     def __init__(self, logger: logging.Logger, window: LogWindow | None = None) -> None:
         self.logger = logger
-        self.window = window or LogWindow()
+        self.window = window if window is not None else LogWindow()
 
     def event(self, level: int, msg: str, **fields: Any) -> None:
         """Log like ``logs.event`` unless a line of this ``msg`` was written lately."""
@@ -67,7 +67,7 @@ class LimitedLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def __init__(self, logger: logging.Logger, window: LogWindow | None = None) -> None:
         super().__init__(logger, {})
-        self.window = window or LogWindow()
+        self.window = window if window is not None else LogWindow()
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         if not self.isEnabledFor(level):
