@@ -26,7 +26,7 @@ from aiohttp import web
 from sora_bot.engine.claims import token_hash
 from sora_bot.engine.worker import Worker
 from sora_bot.infra.connection_cap import client_key
-from sora_bot.infra.listen import listen
+from sora_bot.infra.listen import Limits, listen
 from sora_bot.infra.log_limit import LogLimiter
 from sora_bot.infra.logs import event
 from sora_bot.storage.jobs import JobStore
@@ -91,6 +91,7 @@ class CallbackServer:
         host: str,
         port: int,
         limiter: RateLimiter | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
         self.worker = worker
@@ -98,6 +99,7 @@ class CallbackServer:
         self.host = host
         self.port = port
         self.limiter = limiter or RateLimiter()
+        self.limits = limits  # None: listen()'s defaults
         self.refusals = LogLimiter(log)
         self._runner: web.AppRunner | None = None
 
@@ -105,7 +107,7 @@ class CallbackServer:
         """Listen; ``port`` is updated when 0 asked for a free one."""
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/{tail:.*}", self._handle)
-        self._runner, self.port = await listen(app, self.host, self.port)
+        self._runner, self.port = await listen(app, self.host, self.port, self.limits)
         event(log, logging.INFO, "callback endpoint listening", host=self.host, port=self.port)
 
     async def stop(self) -> None:

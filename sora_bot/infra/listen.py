@@ -42,6 +42,7 @@ class Limits:
     per_client: int = MAX_PER_CLIENT
     header_seconds: float = HEADER_SECONDS
     body_seconds: float = BODY_SECONDS
+    linger_seconds: float = LINGER_SECONDS
 
 
 class Listener(web.BaseSite):
@@ -86,7 +87,7 @@ async def listen(
         access_log=None,
         shutdown_timeout=2.0,
         keepalive_timeout=limits.header_seconds,
-        lingering_time=LINGER_SECONDS,
+        lingering_time=limits.linger_seconds,
         auto_decompress=False,
         logger=LimitedLogger(server_logger),
     )

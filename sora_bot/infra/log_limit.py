@@ -62,7 +62,7 @@ class LogLimiter:
             event(self.logger, level, msg, **fields, suppressed=held or None)
 
 
-class LimitedLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class LimitedLogger(logging.LoggerAdapter[logging.Logger]):
     """A logger to hand to a library (aiohttp's server) that logs once per bad request."""
 
     def __init__(self, logger: logging.Logger, window: LogWindow | None = None) -> None:
