@@ -9,7 +9,8 @@ bot shares: each client IP has a token bucket (429 with ``Retry-After`` when emp
 that cannot be a token (43 URL-safe characters, ``secrets.token_urlsafe(32)``) gets 404
 without a query, and an unknown token costs one indexed read, never a write. Behind a
 reverse proxy every call shares the proxy's bucket; a throttled provider callback only means
-the job is picked up by the next (slower) poll.
+the job is picked up by the next (slower) poll. ``listen()`` caps connections and the time a
+client may take to send its request, and refusals write one log line per kind per minute.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from aiohttp import web
 
 from sora_bot.engine.claims import token_hash
 from sora_bot.engine.worker import Worker
-from sora_bot.infra.listen import listen
+from sora_bot.infra.connection_cap import client_key
+from sora_bot.infra.listen import Limits, listen
+from sora_bot.infra.log_limit import LogLimiter
 from sora_bot.infra.logs import event
 from sora_bot.storage.jobs import JobStore
 
@@ -88,6 +91,7 @@ class CallbackServer:
         host: str,
         port: int,
         limiter: RateLimiter | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
         self.worker = worker
@@ -95,13 +99,15 @@ class CallbackServer:
         self.host = host
         self.port = port
         self.limiter = limiter or RateLimiter()
+        self.limits = limits  # None: listen()'s defaults
+        self.refusals = LogLimiter(log)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         """Listen; ``port`` is updated when 0 asked for a free one."""
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/{tail:.*}", self._handle)
-        self._runner, self.port = await listen(app, self.host, self.port)
+        self._runner, self.port = await listen(app, self.host, self.port, self.limits)
         event(log, logging.INFO, "callback endpoint listening", host=self.host, port=self.port)
 
     async def stop(self) -> None:
@@ -111,20 +117,25 @@ class CallbackServer:
             self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:
-        wait = self.limiter.take(request.remote or "?")
+        client = client_key(request.remote)
+        wait = self.limiter.take(client)
         if wait:
+            self.refusals.event(logging.INFO, "callback refused: rate limited", client=client)
             retry = "3600" if math.isinf(wait) else str(max(1, math.ceil(wait)))
             return web.json_response(
                 {"error": "too many requests"}, status=429, headers={"Retry-After": retry}
             )
-        await request.read()  # bounded by client_max_size (413 beyond); content ignored
+        # The body (never looked at) was read by listen(), bounded by client_max_size.
         token = request.match_info["tail"].rstrip("/").rsplit("/", 1)[-1]
         if not TOKEN.fullmatch(token):
+            self.refusals.event(logging.INFO, "callback refused: not a token", client=client)
             return _not_found()  # cannot be one of ours: no database access
         now = self.clock()
         job = await self.store.use_callback(token_hash(token), now=now, wake_at=now + WAKE_DELAY)
         if job is None:
-            event(log, logging.INFO, "callback refused: unknown or used token")
+            self.refusals.event(
+                logging.INFO, "callback refused: unknown or used token", client=client
+            )
             return _not_found()
         event(
             log,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +25,13 @@ from sora_bot.storage.jobs import JobStore
 from tests.doubles import (
     FakeClock,
     ProviderDouble,
+    RawClient,
     RecordingDelivery,
+    WakeRecorder,
+    callback_jobs,
+    close_all,
+    raw_connect,
+    raw_request,
     running_core,
     running_provider,
 )
@@ -161,11 +169,13 @@ async def test_callback_delivers_well_before_the_next_poll(tmp_path: Path) -> No
 
 
 @asynccontextmanager
-async def serving(store: JobStore, limiter: RateLimiter | None = None) -> AsyncIterator[str]:
-    """The callback endpoint alone (no worker: nothing here may reach it); yields its base."""
+async def serving(
+    store: JobStore, limiter: RateLimiter | None = None, worker: WakeRecorder | None = None
+) -> AsyncIterator[str]:
+    """The callback endpoint alone (no worker unless given: nothing may reach it); its base."""
     server = CallbackServer(
         store=store,
-        worker=cast(Worker, None),
+        worker=cast(Worker, worker),
         clock=time.time,
         host="127.0.0.1",
         port=0,
@@ -220,3 +230,80 @@ async def test_callback_flood_is_rate_limited_per_client(store: JobStore) -> Non
     # Each client has its own bucket.
     assert limiter.take("10.0.0.2") == 0.0
     assert limiter.take("127.0.0.1") > 0
+
+
+def port_of(base: str) -> int:
+    return int(base.split(":")[2].split("/")[0])
+
+
+async def test_a_client_holding_many_connections_cannot_keep_out_the_provider(
+    store: JobStore,
+) -> None:
+    woken = WakeRecorder()
+    (token, job_id), *_ = (await callback_jobs(store, 1)).items()
+    async with serving(store, worker=woken) as base:
+        port = port_of(base)
+        held = [await raw_connect(port) for _ in range(32)]
+        refused = await raw_connect(port)
+        assert await refused.closed_within(1.0)  # today: open until aiohttp's hour is up
+        assert refused.received == b""
+        provider = await raw_connect(port, source="127.0.0.2")
+        assert await provider.send(raw_request(f"/sora-cb/{token}", b"{}"))
+        assert await provider.reply() == 200
+        await close_all([*held, provider])
+    assert woken.woken == [job_id]
+
+
+async def test_silent_and_slowloris_clients_are_cut_within_the_header_deadline(
+    store: JobStore,
+) -> None:
+    async def cut_after(client: RawClient, drip: bytes) -> float:
+        start = time.monotonic()
+        for byte in drip:  # a header byte every 0.5 s: slower than any real client
+            if not await client.send(bytes([byte])):
+                break
+            await asyncio.sleep(0.5)
+        assert await client.closed_within(8)  # today: an hour
+        return time.monotonic() - start
+
+    async with serving(store) as base:
+        port = port_of(base)
+        silent = await raw_connect(port)
+        slowloris = await raw_connect(port, source="127.0.0.2")
+        cuts = await asyncio.gather(
+            cut_after(silent, b""), cut_after(slowloris, raw_request("/sora-cb/" + "x" * 43))
+        )
+        await close_all([silent, slowloris])
+    assert all(4.5 < cut < 6.5 for cut in cuts), cuts
+
+
+async def test_a_flood_of_refusals_writes_one_line_per_kind(
+    store: JobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    limiter = RateLimiter(rate=0.0, burst=50)
+    async with serving(store, limiter) as base, aiohttp.ClientSession() as http:
+        for n in range(100):  # 20 paths that are not tokens, 30 unknown tokens, then 50 429s
+            path = "not-a-token" if n < 20 else f"{n:043d}"
+            async with http.post(f"{base}/{path}", json={}) as resp:
+                assert resp.status == (404 if n < 50 else 429)
+        port = port_of(base)
+        held = [await raw_connect(port, source="127.0.0.3") for _ in range(32)]
+        for _ in range(20):  # over one client's share
+            over = await raw_connect(port, source="127.0.0.3")
+            assert await over.closed_within(1.0)
+        for _ in range(20):  # not HTTP aiohttp can parse: aiohttp logs an error for each
+            garbled = await raw_connect(port, source="127.0.0.4")
+            assert await garbled.send(b"POST /x HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n")
+            assert await garbled.reply() == 400
+            garbled.close()
+        await close_all(held)
+    lines = Counter(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    assert lines == {
+        "callback endpoint listening": 1,
+        "callback refused: not a token": 1,
+        "callback refused: unknown or used token": 1,
+        "callback refused: rate limited": 1,
+        "connection refused: too many from one client": 1,
+        "Error handling request from 127.0.0.4": 1,
+    }, lines

@@ -11,7 +11,15 @@ import aiohttp
 from sora_bot.infra.metrics import DISCORD_HTTP_LOGGER
 from sora_bot.models import Requester, VideoOptions
 from sora_bot.services import running_services
-from tests.doubles import RecordingDelivery, make_settings, running_core, running_provider
+from tests.doubles import (
+    RecordingDelivery,
+    close_all,
+    make_settings,
+    raw_connect,
+    raw_request,
+    running_core,
+    running_provider,
+)
 
 ALICE = Requester("g1", "c1", "alice")
 
@@ -85,3 +93,22 @@ async def test_unreachable_provider_is_unhealthy(tmp_path: Path) -> None:
         assert services.health is not None
         checks = await services.health.checks()
     assert checks == {"database": True, "provider": False}
+
+
+async def test_idle_connections_cannot_starve_the_health_endpoint(tmp_path: Path) -> None:
+    async with (
+        running_provider() as double,
+        running_core(
+            tmp_path, double.base_url, RecordingDelivery(), SORA_HEALTH_LISTEN="127.0.0.1:0"
+        ) as core,
+        running_services(core) as services,
+    ):
+        assert services.health is not None
+        port = services.health.port
+        held = [await raw_connect(port) for _ in range(32)]
+        refused = await raw_connect(port)
+        assert await refused.closed_within(1.0)  # today: kept open, an hour per connection
+        scraper = await raw_connect(port, source="127.0.0.2")
+        assert await scraper.send(raw_request("/healthz", method="GET"))
+        assert await scraper.reply() == 200
+        await close_all([*held, scraper])

@@ -54,6 +54,14 @@ from .provider import (
     default_video_bytes,
     running_provider,
 )
+from .raw_http import (
+    RawClient,
+    WakeRecorder,
+    callback_jobs,
+    close_all,
+    raw_connect,
+    raw_request,
+)
 from .settings import ROOT, make_settings
 from .storage_faults import disk_full, unwritable
 
@@ -77,15 +85,19 @@ __all__ = [
     "Permission",
     "PollRun",
     "ProviderDouble",
+    "RawClient",
     "RecordingDelivery",
     "ThreadedDouble",
     "User",
+    "WakeRecorder",
     "admin",
     "answer_text",
     "answered",
     "bot_env",
     "bot_messages",
     "bot_process",
+    "callback_jobs",
+    "close_all",
     "default_video_bytes",
     "disk_full",
     "finished",
@@ -93,6 +105,8 @@ __all__ = [
     "options",
     "png_bytes",
     "pointed_at",
+    "raw_connect",
+    "raw_request",
     "reply",
     "run_cli",
     "run_trials",
