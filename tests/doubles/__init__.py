@@ -51,8 +51,10 @@ from .provider import (
     TASKS_PATH,
     DoubleTask,
     ProviderDouble,
+    RecordingHost,
     default_video_bytes,
     running_provider,
+    running_recording_host,
 )
 from .settings import ROOT, make_settings
 
@@ -77,6 +79,7 @@ __all__ = [
     "PollRun",
     "ProviderDouble",
     "RecordingDelivery",
+    "RecordingHost",
     "ThreadedDouble",
     "User",
     "admin",
@@ -97,6 +100,7 @@ __all__ = [
     "running_bot",
     "running_core",
     "running_provider",
+    "running_recording_host",
     "set_manage_guild",
     "simulate",
     "use_short_timeouts",
