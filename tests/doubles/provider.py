@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -614,6 +615,28 @@ def _reset(request: web.Request) -> None:
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
+
+
+class StaticResolver(AbstractResolver):
+    """A DNS that knows a few names (``{"cdn.example.test": "127.0.0.1"}``); others fail."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.lookups: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.lookups.append(host)
+        if host not in self.names:
+            raise OSError(f"unknown host {host}")
+        address = self.names[host]
+        return [
+            ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=0)
+        ]
+
+    async def close(self) -> None:
+        return None
 
 
 @dataclass
