@@ -146,9 +146,7 @@ class Steps:
             await self._download(job)
             return
         task_id = job.task_id
-        self.polls += 1
-        self.metrics.polls.inc()
-        task = await self._before_timeout(job, lambda: self.provider.get_task(task_id))
+        task = await self._before_timeout(job, lambda: self._query(task_id))
         if task.status is TaskStatus.FAILED:
             self.metrics.task_failed(task.error_code or "unknown_error")
             raise JobFailed(task.error_code or "unknown_error", task.error_message or "")
@@ -163,6 +161,11 @@ class Steps:
             await self.store.transition(job.id, POLLING_STATES, JobState.RUNNING, done, now=now)
             return
         await self._progressed(job, task)
+
+    async def _query(self, task_id: str) -> Task:
+        self.polls += 1
+        self.metrics.polls.inc()
+        return await self.provider.get_task(task_id)
 
     async def _progressed(self, job: Job, task: Task) -> None:
         assert job.submitted_at is not None
