@@ -95,6 +95,8 @@ _DOWNLOAD_TEXT: dict[str, str] = {
     "disk": "Your video was made, but the bot could not save it (a storage problem on the "
     "bot's side). Please tell a server admin.",
     "network": "Your video was made, but the bot could not reach the server holding it.",
+    "refused": "Your video was made, but its download link pointed somewhere the bot does "
+    "not fetch from (not a public web address), so the bot did not fetch it.",
 }
 
 _PING_RE = re.compile(r"(?<=<)@|@(?=everyone|here)", re.IGNORECASE)

@@ -9,9 +9,11 @@ follows and ``sora_bot.engine.outcomes`` commits it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from sora_bot.engine.claims import SlotClaims
 from sora_bot.engine.delivery import Delivery
@@ -27,6 +29,7 @@ from sora_bot.storage.database import StorageUnavailable
 from sora_bot.storage.jobs import JobChanges, JobStore
 
 Step = Callable[[Job], Awaitable[None]]
+_T = TypeVar("_T")
 
 
 @dataclass(kw_only=True)
@@ -143,16 +146,16 @@ class Steps:
     # -- at the provider -----------------------------------------------------------------
 
     async def polling(self, job: Job) -> None:
-        """Ask the provider how the task is doing; once it is done, fetch the video."""
+        """Ask the provider how the task is doing; once it is done, fetch the video.
+
+        Both are cut when the job's ``SORA_JOB_TIMEOUT`` runs out, even mid-request.
+        """
         assert job.task_id is not None and job.submitted_at is not None
         if job.video_url:  # completed earlier; only the download is left
             await self._download(job)
             return
-        if self.clock() - job.submitted_at > self.settings.job_timeout:
-            raise JobFailed("timeout", f"no result after {self.settings.job_timeout:.0f}s")
-        self.polls += 1
-        self.metrics.polls.inc()
-        task = await self.provider.get_task(job.task_id)
+        task_id = job.task_id
+        task = await self._before_timeout(job, lambda: self._query(task_id))
         if task.status is TaskStatus.FAILED:
             self.metrics.task_failed(task.error_code or "unknown_error")
             raise JobFailed(task.error_code or "unknown_error", task.error_message or "")
@@ -167,6 +170,11 @@ class Steps:
             await self.store.transition(job.id, POLLING_STATES, JobState.RUNNING, done, now=now)
             return
         await self._progressed(job, task)
+
+    async def _query(self, task_id: str) -> Task:
+        self.polls += 1
+        self.metrics.polls.inc()
+        return await self.provider.get_task(task_id)
 
     async def _progressed(self, job: Job, task: Task) -> None:
         assert job.submitted_at is not None
@@ -194,10 +202,12 @@ class Steps:
             await self.notifier.tell(row)
 
     async def _download(self, job: Job) -> None:
-        assert job.video_url is not None
+        url = job.video_url
+        assert url is not None
         dest = self.settings.download_dir / f"job-{job.id}.mp4"
-        size = await self.provider.download(
-            job.video_url, dest, max_bytes=self.settings.max_download_bytes
+        size = await self._before_timeout(
+            job,
+            lambda: self.provider.download(url, dest, max_bytes=self.settings.max_download_bytes),
         )
         now = self.clock()
         changes = JobChanges(
@@ -210,6 +220,22 @@ class Steps:
         self.slot_freed()
         if row is not None:
             await self.notifier.tell(row)
+
+    async def _before_timeout(self, job: Job, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()``, cut (``JobFailed("timeout")``) when the job's time runs out."""
+        assert job.submitted_at is not None
+        timeout = self.settings.job_timeout
+        left = job.submitted_at + timeout - self.clock()
+        if left <= 0:
+            raise JobFailed("timeout", f"no result after {timeout:.0f}s")
+        scope = asyncio.timeout(left)
+        try:
+            async with scope:
+                return await call()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise JobFailed("timeout", f"no result after {timeout:.0f}s; request cut") from None
 
     def _poll_bounds(self) -> tuple[float, float]:
         """Poll interval bounds; with callbacks, polling is only a slow safety net."""

@@ -8,51 +8,76 @@ import json
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sora_bot.models import Task, TaskStatus
+from sora_bot.provider.links import MAX_LINK_CHARS
 
 _SUGGESTED_WAIT = re.compile(r"retry\s+after\s+(\d+(?:\.\d+)?)", re.IGNORECASE)
+# Bounds of believable values; anything outside is ignored, as if the field were absent.
+TASK_ID = re.compile(r"[!-~]{1,200}")  # printable ASCII without spaces, as documented ids are
+MAX_ESTIMATE = 24 * 3600  # seconds; the provider's typical estimate is 300
+MAX_CREDITS = 10_000.0  # provider credits one task may reserve (a task costs about 10)
+MAX_RESULTS = 4  # result links kept (the bot uses the first)
+LATEST_CREATED = 4_102_444_800  # 2100-01-01: a creation time past this is nonsense
+MAX_WAIT = 3600.0  # seconds; a longer Retry-After is capped to this
+
+_N = TypeVar("_N", int, float)
 
 
 def parse_task(raw: bytes) -> Task | None:
     """A Task from a query/create body, or None when the body is not the documented shape."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+    data = _json(raw)
+    if not isinstance(data, dict) or not _is_task_id(data.get("id")):
         return None
     try:
-        status = TaskStatus(str(data.get("status")))
+        status = TaskStatus(data["status"] if isinstance(data.get("status"), str) else "")
     except ValueError:
         return None
     info = _mapping(data.get("task_info"))
     error = _mapping(data.get("error"))
     usage = _mapping(data.get("usage"))
-    results = data.get("results")
-    links = tuple(r for r in results if isinstance(r, str)) if isinstance(results, list) else ()
     return Task(
         id=data["id"],
         status=status,
         progress=max(0, min(100, _int(data.get("progress")) or 0)),
-        estimated_time=_int(info.get("estimated_time")),
-        results=links,
+        estimated_time=_within(_int(info.get("estimated_time")), 1, MAX_ESTIMATE),
+        results=_links(data.get("results")),
         error_code=_str(error.get("code")),
         error_message=_str(error.get("message")),
-        credits_reserved=_number(usage.get("credits_reserved")),
-        created=_int(data.get("created")),
+        credits_reserved=_within(_number(usage.get("credits_reserved")), 0, MAX_CREDITS),
+        created=_within(_int(data.get("created")), 1, LATEST_CREATED),
         raw=data,
     )
 
 
 def error_envelope(raw: bytes) -> dict[str, Any]:
     """The ``error`` object of an error answer (empty when there is none)."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return {}
+    data = _json(raw)
     return _mapping(data.get("error")) if isinstance(data, dict) else {}
+
+
+def _json(raw: bytes) -> Any:
+    """The decoded body, or None when it is not JSON (NaN and Infinity decode to None)."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python allows
+        return None
+
+
+def _no_constant(_name: str) -> None:
+    return None  # NaN, Infinity, -Infinity: not JSON, and no use as a number
+
+
+def _is_task_id(value: Any) -> bool:
+    return isinstance(value, str) and TASK_ID.fullmatch(value) is not None
+
+
+def _links(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    kept = (v for v in value if isinstance(v, str) and 0 < len(v) <= MAX_LINK_CHARS)
+    return tuple(kept)[:MAX_RESULTS]
 
 
 def retry_after(header: str | None, suggestion: str | None) -> float | None:
@@ -64,17 +89,21 @@ def retry_after(header: str | None, suggestion: str | None) -> float | None:
         except ValueError:
             seconds = None
         if seconds is not None:
-            return max(0.0, seconds) if math.isfinite(seconds) else None
+            return _wait(seconds) if math.isfinite(seconds) else None
         try:
             when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             when = None
         if when is not None:
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
-            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+            return _wait((when - datetime.now(UTC)).total_seconds())
     match = _SUGGESTED_WAIT.search(suggestion or "")
-    return float(match.group(1)) if match else None
+    return _wait(float(match.group(1))) if match else None
+
+
+def _wait(seconds: float) -> float:
+    return max(0.0, min(MAX_WAIT, seconds))
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -82,16 +111,27 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
+    number = _number(value)
+    return None if number is None else int(number)
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _within(value: _N | None, low: float, high: float) -> _N | None:
+    """``value`` when it lies in ``[low, high]``, else None (not believable)."""
+    return value if value is not None and low <= value <= high else None
 
 
 def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+    # Scalars only: a nested structure is no text (and its str() could recurse too deep).
+    if isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, int | float) else None

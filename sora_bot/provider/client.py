@@ -1,10 +1,15 @@
-"""HTTP client of the video provider: create, query, download, with retries that never duplicate."""
+"""HTTP client of the video provider: create, query, download, with retries that never duplicate.
+
+Nothing from the provider is believed unchecked: every attempt and every call has a total
+time budget (a server trickling bytes cannot hold a call, nor its slot, for ever), answers
+are read up to ``MAX_ANSWER_BYTES`` only, a task answer must name the task asked for, and
+result links go through ``sora_bot.provider.links`` (see ``downloads``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,24 +17,28 @@ from typing import Any, NoReturn, Protocol
 from urllib.parse import quote
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from sora_bot.errors import ConfigError
 from sora_bot.models import MODEL, Task, VideoOptions
 from sora_bot.provider.answers import error_envelope, parse_task, retry_after
+from sora_bot.provider.downloads import Downloader
 from sora_bot.provider.errors import (
-    DownloadError,
+    MismatchedAnswer,
     NotFound,
     ProviderUnavailable,
     SoraAPIError,
     SubmissionUncertain,
     error_for_status,
 )
+from sora_bot.provider.links import AddressCheck, LinkGuard, is_public_address
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 256 * 1024
-EXPIRED_STATUSES = frozenset({403, 404, 410})
+# Task answers are a few KB; a bigger one is read no further (it is no answer at all).
+MAX_ANSWER_BYTES = 256 * 1024
+ANSWER_CHUNK_BYTES = 16 * 1024
 # A well-formed id that no provider task can have: used by ``check_key``.
 PROBE_TASK_ID = "task-unified-0-doctorprobe"
 
@@ -44,14 +53,23 @@ class ProviderObserver(Protocol):
 class _Transient(Exception):
     """One attempt got no usable answer; ``sent`` says whether the request may have arrived."""
 
-    def __init__(self, reason: str, *, sent: bool) -> None:
+    def __init__(
+        self, reason: str, *, sent: bool, final: type[ProviderUnavailable] = ProviderUnavailable
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.sent = sent
+        self.final = final  # what is raised when the retries run out
 
 
 class ProviderClient:
-    """Talks to the provider over a shared aiohttp session; the API key never leaves this object."""
+    """Talks to the provider over a shared aiohttp session; the API key never leaves this object.
+
+    ``request_timeout`` bounds each API attempt in total (connect to last byte),
+    ``call_timeout`` a whole API call with its retries and waits, ``download_timeout`` a
+    whole download with its retries. ``resolver`` (a factory) and ``address_allowed`` stand
+    in for DNS and the public-address rule of downloads (tests).
+    """
 
     def __init__(
         self,
@@ -64,8 +82,12 @@ class ProviderClient:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         request_timeout: float = 30.0,
+        call_timeout: float = 120.0,
+        download_timeout: float = 900.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: ProviderObserver | None = None,
+        resolver: Callable[[], AbstractResolver] | None = None,
+        address_allowed: AddressCheck = is_public_address,
     ) -> None:
         base = URL(base_url.rstrip("/"))
         if base.scheme not in ("http", "https") or not base.host:
@@ -79,14 +101,23 @@ class ProviderClient:
         self._key = api_key
         self._max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        # Downloads take long: their own slots, so big transfers never hold up polls.
-        self._download_semaphore = asyncio.Semaphore(max(1, max_concurrency // 2))
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._timeout = request_timeout
+        self._call_timeout = call_timeout
         self._sleep = sleep
         self._observer = observer
+        self._downloader = Downloader(
+            links=LinkGuard(base, resolver=resolver, allowed=address_allowed),
+            headers_for=self._headers_for,
+            slots=asyncio.Semaphore(max(1, max_concurrency // 2)),
+            read_timeout=request_timeout,
+            budget=download_timeout,
+            max_retries=max_retries,
+            backoff=self._backoff,
+            sleep=sleep,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -114,7 +145,7 @@ class ProviderClient:
         if not task_id:
             raise ValueError("task id is empty")
         path = "/v1/tasks/" + quote(task_id, safe="")
-        return await self._call("GET", path, label=f"task {task_id}")
+        return await self._call("GET", path, label=f"task {task_id}", expect_id=task_id)
 
     async def check_key(self) -> None:
         """Make a cheap authenticated call; returns if the key is accepted, else raises."""
@@ -126,57 +157,52 @@ class ProviderClient:
             return
 
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
-        """Stream a result file to ``dest`` (via a ``.part`` file); return the bytes written."""
-        part = dest.with_suffix(dest.suffix + ".part")
-        attempt = 0
-        while True:
-            try:
-                return await self._download_once(url, dest, part, max_bytes)
-            except BaseException as exc:
-                _remove_quietly(part)
-                if not isinstance(exc, DownloadError) or not exc.retryable:
-                    raise
-                if attempt >= self._max_retries:
-                    raise
-                attempt += 1
-                delay = self._backoff(attempt)
-                log.warning(
-                    "download of %s failed (%s: %s); retry %d/%d in %.1fs",
-                    _redact_url(url),
-                    exc.kind,
-                    exc,
-                    attempt,
-                    self._max_retries,
-                    delay,
-                )
-                await self._sleep(delay)
+        """Stream a result file to ``dest``; return the bytes written.
+
+        The link, and every redirect, is checked before it is asked (``DownloadError`` of
+        kind ``refused``); only the API's origin gets the API key.
+        """
+        return await self._downloader.fetch(url, dest, max_bytes=max_bytes)
 
     # -- API calls ---------------------------------------------------------------------------
 
     async def _call(
-        self, method: str, path: str, *, label: str, body: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        label: str,
+        body: dict[str, Any] | None = None,
+        expect_id: str | None = None,
     ) -> Task:
         creating = method == "POST"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._call_timeout
         attempt = 0
         while True:
             try:
-                return await self._attempt(method, self._api_url(path), body)
+                return await self._attempt(method, self._api_url(path), body, deadline, expect_id)
             except SoraAPIError as exc:
                 if not exc.retryable or attempt >= self._max_retries:
                     raise
                 wait = exc.retry_after
                 reason = f"HTTP {exc.status}"
+                final: Exception = exc
             except _Transient as exc:
                 if creating and exc.sent:
                     raise SubmissionUncertain(
                         f"create request may have reached the provider ({exc.reason})"
                     ) from exc
+                final = exc.final(f"provider {label}: {exc.reason}")
+                final.__cause__ = exc
                 if attempt >= self._max_retries:
-                    raise ProviderUnavailable(f"provider {label}: {exc.reason}") from exc
+                    raise final from exc
                 wait = None
                 reason = exc.reason
             attempt += 1
             delay = self._backoff(attempt) if wait is None else min(wait, self._backoff_cap)
+            if loop.time() + delay >= deadline:
+                raise final  # the call's time is up before the next attempt could start
             log.warning(
                 "provider %s failed (%s); retry %d/%d in %.1fs",
                 label,
@@ -190,35 +216,79 @@ class ProviderClient:
     def _api_url(self, path: str) -> URL:
         return URL(str(self._base) + path, encoded=True)
 
-    async def _attempt(self, method: str, url: URL, body: dict[str, Any] | None) -> Task:
-        timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=self._timeout)
-        async with self._semaphore:
-            try:
-                async with self._session.request(
-                    method, url, json=body, headers=self._headers_for(url), timeout=timeout
-                ) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-                    if status >= 400:
-                        self._observe(status, error_envelope(raw).get("type"))
-                        self._raise_status(status, resp.headers, raw)
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                self._observe(None, "connect")
-                raise _Transient(f"cannot connect: {type(exc).__name__}", sent=False) from exc
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                self._observe(None, "no_answer")
-                raise _Transient(f"no answer: {type(exc).__name__}", sent=True) from exc
+    async def _attempt(
+        self,
+        method: str,
+        url: URL,
+        body: dict[str, Any] | None,
+        deadline: float,
+        expect_id: str | None,
+    ) -> Task:
+        loop = asyncio.get_running_loop()
+        try:
+            # Waiting for a slot counts against the call's time, never against the attempt's.
+            async with asyncio.timeout_at(deadline):
+                await self._semaphore.acquire()
+        except TimeoutError as exc:
+            self._observe(None, "no_slot")
+            raise _Transient("no free request slot in time", sent=False) from exc
+        try:
+            async with asyncio.timeout_at(min(deadline, loop.time() + self._timeout)):
+                status, raw = await self._exchange(method, url, body)
+        except TimeoutError as exc:
+            self._observe(None, "no_answer")
+            raise _Transient("no answer in time", sent=True) from exc
+        finally:
+            self._semaphore.release()
+        if raw is None:
+            self._observe(status, "too_large")
+            raise _Transient(f"answer over {MAX_ANSWER_BYTES} bytes", sent=True)
         self._observe(status)
         if status != 200:
             raise _Transient(f"unexpected HTTP {status}", sent=True)
         task = parse_task(raw)
         if task is None:
             raise _Transient("garbled answer body", sent=True)
+        if expect_id is not None and task.id != expect_id:
+            # Nothing a mixed-up answer names (its links above all) is used.
+            raise _Transient("answer names another task", sent=True, final=MismatchedAnswer)
         return task
+
+    async def _exchange(
+        self, method: str, url: URL, body: dict[str, Any] | None
+    ) -> tuple[int, bytes | None]:
+        """Status and body (None: over the size cap) of one request.
+
+        Raises ``_Transient`` on transport trouble and the ``SoraAPIError`` of an error status.
+        """
+        # Per-read bounds as before; the caller's ``asyncio.timeout`` bounds the total.
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=self._timeout)
+        try:
+            async with self._session.request(
+                method,
+                url,
+                json=body,
+                headers=self._headers_for(url),
+                timeout=timeout,
+                allow_redirects=False,  # the API does not redirect; a redirect is no answer
+            ) as resp:
+                raw = await _read_capped(resp)
+                status = resp.status
+                if status >= 400:  # an oversized error body counts as a garbled one
+                    self._observe(status, error_envelope(raw or b"").get("type"))
+                    self._raise_status(status, resp.headers, raw or b"")
+                return status, raw
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            self._observe(None, "connect")
+            raise _Transient(f"cannot connect: {type(exc).__name__}", sent=False) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:  # a read timeout, a reset…
+            self._observe(None, "no_answer")
+            raise _Transient(f"no answer: {type(exc).__name__}", sent=True) from exc
 
     def _observe(self, status: int | None, code: Any = None) -> None:
         if self._observer is not None:
-            self._observer.provider_answer(status, None if code is None else str(code)[:64])
+            text = code if isinstance(code, str) else None
+            self._observer.provider_answer(status, None if text is None else text[:64])
 
     def _headers_for(self, url: URL) -> dict[str, str]:
         return {"Authorization": self._auth} if url.origin() == self._origin else {}
@@ -250,90 +320,15 @@ class ProviderClient:
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
         return random.uniform(0, ceiling)
 
-    # -- downloads ---------------------------------------------------------------------------
 
-    async def _download_once(self, url: str, dest: Path, part: Path, max_bytes: int) -> int:
-        try:
-            target = URL(url)
-        except ValueError:
-            target = URL()
-        if target.scheme not in ("http", "https") or not target.host:
-            raise DownloadError("expired", "result link is not an http(s) URL")
-        timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=self._timeout)
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DownloadError("disk", f"cannot create {dest.parent}: {exc.strerror}") from exc
-        started = False
-        async with self._download_semaphore:
-            try:
-                async with self._session.get(
-                    target, headers=self._headers_for(target), timeout=timeout
-                ) as resp:
-                    _check_download_status(resp.status)
-                    expected = resp.content_length
-                    if expected is not None and expected > max_bytes:
-                        raise DownloadError(
-                            "too_large", f"video is {expected} bytes, over {max_bytes}"
-                        )
-                    started = True
-                    written = await _stream_to(resp, part, max_bytes)
-                    encoded = bool(resp.headers.get("Content-Encoding"))
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                kind = "incomplete" if started else "network"
-                raise DownloadError(kind, f"download failed: {type(exc).__name__}") from exc
-        if expected is not None and written < expected and not encoded:
-            raise DownloadError("incomplete", f"got {written} of {expected} bytes")
-        try:
-            os.replace(part, dest)
-        except OSError as exc:
-            raise DownloadError("disk", f"cannot move video into place: {exc.strerror}") from exc
-        return written
-
-
-def _check_download_status(status: int) -> None:
-    if status in EXPIRED_STATUSES:
-        raise DownloadError("expired", f"result link answered HTTP {status}")
-    if status >= 500 or status == 429:
-        raise DownloadError("network", f"result host answered HTTP {status}")
-    if status >= 400:
-        raise DownloadError("expired", f"result link refused with HTTP {status}")
-
-
-async def _stream_to(resp: aiohttp.ClientResponse, part: Path, max_bytes: int) -> int:
-    written = 0
-    try:
-        fh = part.open("wb")
-    except OSError as exc:
-        raise DownloadError("disk", f"cannot write {part.name}: {exc.strerror}") from exc
-    with fh:
-        async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
-            written += len(chunk)
-            if written > max_bytes:
-                raise DownloadError("too_large", f"video is over {max_bytes} bytes")
-            try:
-                fh.write(chunk)
-            except OSError as exc:
-                raise DownloadError("disk", f"cannot write video: {exc.strerror}") from exc
-        try:
-            fh.flush()
-            await asyncio.to_thread(os.fsync, fh.fileno())
-        except OSError as exc:
-            raise DownloadError("disk", f"cannot write video: {exc.strerror}") from exc
-    return written
-
-
-def _redact_url(url: str) -> str:
-    """The URL without query string or credentials, for logs (signed links carry tokens)."""
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return "<invalid url>"
-    return str(parsed.with_query(None).with_fragment(None).with_user(None))
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        log.warning("could not remove partial download %s", path)
+async def _read_capped(resp: aiohttp.ClientResponse) -> bytes | None:
+    """The body, or None once it is over ``MAX_ANSWER_BYTES`` (the rest is never read)."""
+    if resp.content_length is not None and resp.content_length > MAX_ANSWER_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(ANSWER_CHUNK_BYTES):
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            resp.close()  # drop the connection rather than drain the rest
+            return None
+    return bytes(body)

@@ -79,6 +79,14 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class MismatchedAnswer(ProviderUnavailable):
+    """A task answer named another task than the one asked for (a provider or proxy mix-up).
+
+    Handled as no answer: retried like a garbled body, never used (its links are not
+    fetched); the job's timeout bounds how long a provider that keeps doing it is asked.
+    """
+
+
 class SubmissionUncertain(ProviderError):
     """The create request may have reached the provider but its answer was lost.
 
@@ -90,7 +98,8 @@ class DownloadError(ProviderError):
     """The finished video could not be fetched.
 
     ``kind`` is one of: ``expired`` (link gone), ``too_large`` (over the size ceiling),
-    ``incomplete`` (transfer stopped), ``disk`` (could not write the file), ``network``.
+    ``incomplete`` (transfer stopped), ``disk`` (could not write the file), ``network``,
+    ``refused`` (the link or a redirect points where the bot does not fetch from).
     """
 
     def __init__(self, kind: str, message: str) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
+import time
 import traceback
+import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,16 +18,19 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from sora_bot.errors import ConfigError
 from sora_bot.models import TaskStatus, VideoOptions
 from sora_bot.provider import answers
-from sora_bot.provider.client import ProviderClient
+from sora_bot.provider.client import MAX_ANSWER_BYTES, ProviderClient
+from sora_bot.provider.downloads import MAX_REDIRECTS
 from sora_bot.provider.errors import (
     AuthenticationFailed,
     BadRequest,
     DownloadError,
     InsufficientQuota,
+    MismatchedAnswer,
     NotFound,
     PermissionDenied,
     ProviderError,
@@ -35,6 +41,7 @@ from sora_bot.provider.errors import (
     SoraAPIError,
     SubmissionUncertain,
 )
+from sora_bot.provider.links import IPAddress, is_public_address
 from tests.doubles import (
     CREATE_PATH,
     ENVELOPES,
@@ -42,8 +49,11 @@ from tests.doubles import (
     FILES_PATH,
     TASKS_PATH,
     ProviderDouble,
+    RecordingHost,
+    StaticResolver,
     default_video_bytes,
     running_provider,
+    running_recording_host,
 )
 
 KEY = "sk-live-SECRET-0123456789"
@@ -102,6 +112,19 @@ def client(
     session: aiohttp.ClientSession, double: ProviderDouble, sleeps: Sleeps
 ) -> ProviderClient:
     return make_client(session, double.base_url, sleeps)
+
+
+def loopback_is_public(address: IPAddress) -> bool:
+    """Stands in for the public internet: every host of these tests lives on 127.0.0.1."""
+    return address.is_loopback or is_public_address(address)
+
+
+@pytest.fixture
+def cdn_client(
+    session: aiohttp.ClientSession, double: ProviderDouble, sleeps: Sleeps
+) -> ProviderClient:
+    """A client for which loopback addresses count as public (``foreign`` plays a CDN)."""
+    return make_client(session, double.base_url, sleeps, address_allowed=loopback_is_public)
 
 
 @pytest.fixture
@@ -458,12 +481,13 @@ async def test_download_streams_identical_bytes(
 
 
 async def test_download_too_large_by_header_and_by_stream(
-    client: ProviderClient,
+    cdn_client: ProviderClient,
     clock: FakeClock,
     foreign: tuple[str, list[dict[str, str]]],
     tmp_path: Path,
     sleeps: Sleeps,
 ) -> None:
+    client = cdn_client
     url = await completed_task(client, clock)
     dest = tmp_path / "big.mp4"
     with pytest.raises(DownloadError) as caught:
@@ -536,8 +560,9 @@ async def test_disk_trouble_is_a_disk_error(
 
 
 async def test_unreachable_download_host_is_network(
-    client: ProviderClient, tmp_path: Path, sleeps: Sleeps
+    cdn_client: ProviderClient, tmp_path: Path, sleeps: Sleeps
 ) -> None:
+    client = cdn_client
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -546,22 +571,25 @@ async def test_unreachable_download_host_is_network(
     assert caught.value.kind == "network" and len(sleeps) == 2
 
 
-@pytest.mark.parametrize("url", ["ftp://files.example.com/v.mp4", "not a link", ""])
+@pytest.mark.parametrize(
+    "url", ["ftp://files.example.com/v.mp4", "file:///etc/passwd", "not a link", ""]
+)
 async def test_unusable_link_is_refused_without_a_request(
     client: ProviderClient, tmp_path: Path, sleeps: Sleeps, url: str
 ) -> None:
     with pytest.raises(DownloadError) as caught:
         await client.download(url, tmp_path / "v.mp4", max_bytes=10)
-    assert caught.value.kind == "expired" and sleeps == []
+    assert caught.value.kind == "refused" and sleeps == []
 
 
 async def test_key_not_sent_to_a_foreign_origin(
-    client: ProviderClient,
+    cdn_client: ProviderClient,
     double: ProviderDouble,
     clock: FakeClock,
     foreign: tuple[str, list[dict[str, str]]],
     tmp_path: Path,
 ) -> None:
+    client = cdn_client
     base, seen = foreign
     assert await client.download(f"{base}/plain.mp4", tmp_path / "a.mp4", max_bytes=10_000) == 1000
     assert len(seen) == 1
@@ -665,3 +693,282 @@ async def test_double_requires_the_bearer_key(
 async def test_longest_prompt_is_accepted(client: ProviderClient, double: ProviderDouble) -> None:
     task = await client.create(VideoOptions("x" * 5000))
     assert task.id in double.tasks
+
+
+# -- result links are untrusted ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def elsewhere() -> AsyncIterator[RecordingHost]:
+    """Another origin on 127.0.0.1 that must never be asked by a client that refuses it."""
+    async with running_recording_host() as host:
+        yield host
+
+
+def hostile_link(kind: str, double: ProviderDouble, host: RecordingHost) -> str:
+    port = URL(host.base_url).port
+    return {
+        "another_port": f"{host.base_url}/v.mp4",
+        "localhost": f"http://localhost:{port}/v.mp4",  # refused after DNS
+        "mapped_ipv6": f"http://[::ffff:127.0.0.1]:{port}/v.mp4",
+        "redirect_to_private": double.add_redirect("p", f"{host.base_url}/v.mp4"),
+        "redirect_to_localhost": double.add_redirect("l", f"http://localhost:{port}/v.mp4"),
+        "redirect_to_file": double.add_redirect("f", "file:///etc/passwd"),
+        "relative_redirect_to_ftp": double.add_redirect("r", "ftp://127.0.0.1/v.mp4", 307),
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "another_port",
+        "localhost",
+        "mapped_ipv6",
+        "redirect_to_private",
+        "redirect_to_localhost",
+        "redirect_to_file",
+        "relative_redirect_to_ftp",
+    ],
+)
+async def test_link_to_a_private_place_is_refused_before_any_request(
+    client: ProviderClient,
+    double: ProviderDouble,
+    elsewhere: RecordingHost,
+    tmp_path: Path,
+    sleeps: Sleeps,
+    kind: str,
+) -> None:
+    dest = tmp_path / "videos" / "v.mp4"
+    with pytest.raises(DownloadError) as caught:
+        await client.download(hostile_link(kind, double, elsewhere), dest, max_bytes=10_000_000)
+    assert caught.value.kind == "refused" and not caught.value.retryable
+    assert elsewhere.requests == []  # nothing was sent there
+    assert not dest.parent.exists() or list(dest.parent.iterdir()) == []
+    assert sleeps == []  # a refusal is final
+
+
+async def test_a_name_that_resolves_to_a_private_address_is_refused(
+    session: aiohttp.ClientSession,
+    double: ProviderDouble,
+    elsewhere: RecordingHost,
+    sleeps: Sleeps,
+    tmp_path: Path,
+) -> None:
+    dns = StaticResolver({"videos.example.test": "127.0.0.1"})  # rebound to a private address
+    client = make_client(session, double.base_url, sleeps, resolver=lambda: dns)
+    link = f"http://videos.example.test:{URL(elsewhere.base_url).port}/v.mp4"
+    with pytest.raises(DownloadError) as caught:
+        await client.download(link, tmp_path / "v.mp4", max_bytes=10_000_000)
+    assert caught.value.kind == "refused"
+    assert dns.lookups == ["videos.example.test"] and elsewhere.requests == []
+
+
+async def test_public_name_is_fetched_and_the_key_stays_at_the_api(
+    session: aiohttp.ClientSession,
+    double: ProviderDouble,
+    elsewhere: RecordingHost,
+    sleeps: Sleeps,
+    tmp_path: Path,
+) -> None:
+    # The test's "public" CDN lives on 127.0.0.1: the injected check counts loopback as public.
+    dns = StaticResolver({"cdn.example.test": "127.0.0.1"})
+    client = make_client(
+        session,
+        double.base_url,
+        sleeps,
+        resolver=lambda: dns,
+        address_allowed=loopback_is_public,
+    )
+    cdn = f"http://cdn.example.test:{URL(elsewhere.base_url).port}/v.mp4?sig=x"
+    link = double.add_redirect("cdn", cdn, 302)
+    dest = tmp_path / "v.mp4"
+    assert await client.download(link, dest, max_bytes=10_000_000) == len(double.video_bytes)
+    assert dest.read_bytes() == double.video_bytes
+    [hop] = [r for r in double.requests if r.path.startswith("/redirect/")]
+    assert hop.headers["Authorization"] == f"Bearer {KEY}"  # the API's origin
+    [fetched] = elsewhere.requests
+    assert "Authorization" not in fetched.headers and dns.lookups == ["cdn.example.test"]
+
+
+async def test_redirect_loop_ends_after_a_few_hops(
+    client: ProviderClient, double: ProviderDouble, tmp_path: Path
+) -> None:
+    link = double.add_redirect("loop", f"{double.base_url}/redirect/loop")
+    with pytest.raises(DownloadError) as caught:
+        await client.download(link, tmp_path / "v.mp4", max_bytes=10_000_000)
+    assert caught.value.kind == "refused"
+    assert len([r for r in double.requests if r.path == "/redirect/loop"]) == MAX_REDIRECTS + 1
+
+
+# -- every outside call has a deadline ---------------------------------------------------------
+
+
+async def test_trickling_query_is_cut_by_the_attempt_budget(
+    session: aiohttp.ClientSession, double: ProviderDouble, sleeps: Sleeps
+) -> None:
+    client = make_client(session, double.base_url, sleeps, request_timeout=0.3, max_retries=0)
+    task = await client.create(OPTIONS)
+    double.inject("GET", TASKS_PATH, 200, trickle=0.05)  # a byte well within each read timeout
+    started = time.monotonic()
+    async with asyncio.timeout(5):
+        with pytest.raises(ProviderUnavailable):
+            await client.get_task(task.id)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_trickling_create_is_cut_and_uncertain(
+    session: aiohttp.ClientSession, double: ProviderDouble, sleeps: Sleeps
+) -> None:
+    client = make_client(session, double.base_url, sleeps, request_timeout=0.3)
+    double.inject("POST", CREATE_PATH, 200, trickle=0.05)
+    started = time.monotonic()
+    async with asyncio.timeout(5):
+        with pytest.raises(SubmissionUncertain):
+            await client.create(OPTIONS)
+    assert time.monotonic() - started < 1.0 and len(double.creates()) == 1
+
+
+async def test_a_whole_call_with_its_retries_has_a_budget(
+    session: aiohttp.ClientSession, double: ProviderDouble, sleeps: Sleeps
+) -> None:
+    client = make_client(
+        session,
+        double.base_url,
+        sleeps,
+        request_timeout=0.3,
+        call_timeout=1.0,
+        max_retries=50,
+        backoff_base=0.01,
+    )
+    task = await client.create(OPTIONS)
+    double.inject("GET", TASKS_PATH, 200, trickle=0.05, times=100)
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailable):
+        await client.get_task(task.id)
+    assert time.monotonic() - started < 1.6
+    assert 2 <= len(double.polls(task.id)) <= 4
+
+
+async def test_trickling_download_is_cut_by_its_budget(
+    session: aiohttp.ClientSession, double: ProviderDouble, clock: FakeClock, tmp_path: Path
+) -> None:
+    client = make_client(
+        session, double.base_url, Sleeps(), request_timeout=0.3, download_timeout=0.8
+    )
+    url = await completed_task(client, clock)
+    double.inject("GET", FILES_PATH, 200, trickle=0.02, times=100)
+    started = time.monotonic()
+    async with asyncio.timeout(5):
+        with pytest.raises(DownloadError) as caught:
+            await client.download(url, tmp_path / "v.mp4", max_bytes=10_000_000)
+    assert caught.value.retryable  # the job may try again later, within its own timeout
+    assert time.monotonic() - started < 1.5 and list(tmp_path.iterdir()) == []
+
+
+async def test_a_hanging_call_does_not_hold_the_slot_others_need(
+    session: aiohttp.ClientSession, double: ProviderDouble, sleeps: Sleeps
+) -> None:
+    client = make_client(
+        session, double.base_url, sleeps, max_concurrency=1, request_timeout=0.4, max_retries=1
+    )
+    hanging, healthy = await client.create(OPTIONS), await client.create(OPTIONS)
+    double.inject("GET", TASKS_PATH + hanging.id, 200, trickle=0.05, times=100)
+    stuck = asyncio.create_task(client.get_task(hanging.id))
+    await asyncio.sleep(0.05)  # the hanging query holds the only slot
+    started = time.monotonic()
+    async with asyncio.timeout(3):
+        assert (await client.get_task(healthy.id)).id == healthy.id
+    assert time.monotonic() - started < 1.0  # at most one attempt's budget of waiting
+    with pytest.raises(ProviderUnavailable):
+        await stuck
+
+
+# -- every answer has a size cap ---------------------------------------------------------------
+
+HUGE = 50 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "expected"),
+    [
+        ("GET", 200, ProviderUnavailable),
+        ("POST", 200, SubmissionUncertain),
+        ("GET", 500, ProviderServerError),  # an error status keeps its meaning, not its body
+    ],
+)
+async def test_huge_chunked_answer_is_read_no_further(
+    session: aiohttp.ClientSession,
+    double: ProviderDouble,
+    sleeps: Sleeps,
+    method: str,
+    status: int,
+    expected: type[Exception],
+) -> None:
+    client = make_client(session, double.base_url, sleeps, max_retries=0)
+    path = CREATE_PATH if method == "POST" else TASKS_PATH
+    double.inject(method, path, status, stream_bytes=HUGE)
+    tracemalloc.start()
+    try:
+        with pytest.raises(expected):
+            if method == "POST":
+                await client.create(OPTIONS)
+            else:
+                await client.get_task("task-unified-1-huge")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024
+
+
+async def test_answer_announced_too_large_is_not_read(
+    session: aiohttp.ClientSession, double: ProviderDouble, sleeps: Sleeps
+) -> None:
+    client = make_client(session, double.base_url, sleeps, max_retries=0)
+    task = await client.create(OPTIONS)
+    padded = b'{"id": "%s", "status": "pending", "pad": "%s"}' % (
+        task.id.encode(),
+        b"x" * MAX_ANSWER_BYTES,
+    )
+    double.inject("GET", TASKS_PATH, 200, body=padded)
+    with pytest.raises(ProviderUnavailable):
+        await client.get_task(task.id)
+
+
+# -- answers are checked, not believed ---------------------------------------------------------
+
+
+async def test_answer_naming_another_task_is_never_used(
+    client: ProviderClient,
+    double: ProviderDouble,
+    clock: FakeClock,
+    elsewhere: RecordingHost,
+    sleeps: Sleeps,
+) -> None:
+    mine, other = await client.create(OPTIONS), await client.create(OPTIONS)
+    clock.now += 1000
+    double.link_for = lambda task_id: f"{elsewhere.base_url}/{task_id}.mp4"
+    stranger = json.dumps(double._task_json(double.tasks[other.id])).encode()
+    double.inject("GET", TASKS_PATH + mine.id, 200, body=stranger, times=3)
+    with pytest.raises(MismatchedAnswer):
+        await client.get_task(mine.id)
+    assert len(double.polls(mine.id)) == 3 and len(sleeps) == 2  # retried like a garbled body
+    assert (await client.get_task(mine.id)).id == mine.id
+    assert elsewhere.requests == []
+
+
+async def test_hostile_numbers_in_an_answer_are_clamped_not_raised(
+    client: ProviderClient, double: ProviderDouble
+) -> None:
+    task = await client.create(OPTIONS)
+    hostile = (
+        b'{"id": "%s", "status": "processing", "progress": NaN, "created": -Infinity,'
+        b' "task_info": {"estimated_time": 1e300}, "usage": {"credits_reserved": -5}}'
+    ) % task.id.encode()
+    double.inject("GET", TASKS_PATH, 200, body=hostile)
+    seen = await client.get_task(task.id)
+    assert (seen.progress, seen.estimated_time, seen.created, seen.credits_reserved) == (
+        0,
+        None,
+        None,
+        None,
+    )

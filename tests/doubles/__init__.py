@@ -51,8 +51,11 @@ from .provider import (
     TASKS_PATH,
     DoubleTask,
     ProviderDouble,
+    RecordingHost,
+    StaticResolver,
     default_video_bytes,
     running_provider,
+    running_recording_host,
 )
 from .raw_http import (
     RawClient,
@@ -87,6 +90,8 @@ __all__ = [
     "ProviderDouble",
     "RawClient",
     "RecordingDelivery",
+    "RecordingHost",
+    "StaticResolver",
     "ThreadedDouble",
     "User",
     "WakeRecorder",
@@ -113,6 +118,7 @@ __all__ = [
     "running_bot",
     "running_core",
     "running_provider",
+    "running_recording_host",
     "set_manage_guild",
     "simulate",
     "unwritable",

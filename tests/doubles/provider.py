@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -23,6 +24,7 @@ PREFIX = "/apiv1"
 CREATE_PATH = "/v1/videos/generations"
 TASKS_PATH = "/v1/tasks/"
 FILES_PATH = "/files/"
+REDIRECT_PATH = "/redirect/"
 
 # Task failure codes from the provider reference, with a provider-like message each.
 FAILURE_CODES: dict[str, str] = {
@@ -139,6 +141,8 @@ class Fault:
     body: bytes | None = None
     delay: float = 0.0
     reset: bool = False
+    trickle: float = 0.0  # seconds between single bytes of the answer
+    stream_bytes: int = 0  # answer this many bytes of chunked JSON (no Content-Length)
 
 
 @dataclass
@@ -177,6 +181,9 @@ class ProviderDouble:
         self.in_flight = 0
         self.max_in_flight = 0
         self.base_url = ""
+        # The result link a completed task reports (default: the double's own file URL).
+        self.link_for: Callable[[str], str] | None = None
+        self.redirects: dict[str, tuple[int, str]] = {}
         self._next_failure: tuple[str, str | None] | None = None
         self._truncations: list[_Truncation] = []
         self._counter = 0
@@ -190,6 +197,7 @@ class ProviderDouble:
         app.router.add_post(PREFIX + CREATE_PATH, self._create)
         app.router.add_get(PREFIX + TASKS_PATH + "{task_id}", self._query)
         app.router.add_get(PREFIX + FILES_PATH + "{name}", self._file)
+        app.router.add_get(PREFIX + REDIRECT_PATH + "{name}", self._redirect)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -225,6 +233,8 @@ class ProviderDouble:
         body: bytes | None = None,
         delay: float = 0.0,
         reset: bool = False,
+        trickle: float = 0.0,
+        stream_bytes: int = 0,
     ) -> None:
         """Queue a fault for the next ``times`` matching requests (paths relative to the base).
 
@@ -233,10 +243,28 @@ class ProviderDouble:
         ``body`` raw instead of the real answer, or resets the connection when ``reset``.
         ``delay`` sleeps first (a slow answer). Like the real API, 429/503 envelopes suggest
         "retry after 60/30 seconds": pass ``retry_after`` (sent as the Retry-After header) to
-        keep clients that honour it fast.
+        keep clients that honour it fast. Hostile answers, with ``status`` as given:
+        ``trickle`` sends the answer (or the result file) one byte every ``trickle`` seconds;
+        ``stream_bytes`` sends that many bytes of one endless-looking chunked JSON object.
         """
-        fault = Fault(method.upper(), path_prefix, status, times, retry_after, body, delay, reset)
+        fault = Fault(
+            method.upper(),
+            path_prefix,
+            status,
+            times,
+            retry_after,
+            body,
+            delay,
+            reset,
+            trickle,
+            stream_bytes,
+        )
         self.faults.append(fault)
+
+    def add_redirect(self, name: str, location: str, status: int = 302) -> str:
+        """A URL at the API's origin that answers a redirect to ``location``."""
+        self.redirects[name] = (status, location)
+        return f"{self.base_url}{REDIRECT_PATH}{name}"
 
     def expire_results(self) -> None:
         """Result links answer 404 from now on, like links older than 24 hours."""
@@ -265,7 +293,7 @@ class ProviderDouble:
         return [r for r in self.requests if r.path.startswith(FILES_PATH)]
 
     def result_url(self, task_id: str) -> str:
-        """The link a completed task reports."""
+        """The double's own file URL of a task's video."""
         return f"{self.base_url}{FILES_PATH}{task_id}.mp4"
 
     # -- request handling --------------------------------------------------------------------
@@ -291,6 +319,10 @@ class ProviderDouble:
             fault = self._take_fault(request.method, path)
             if fault is not None and fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault is not None and fault.stream_bytes:
+                return await _stream_json(request, fault.status, fault.stream_bytes)
+            if fault is not None and fault.trickle:
+                return await self._trickle(request, handler, fault)
             if fault is not None and fault.status >= 400:
                 return _error(fault.status, raw=fault.body, retry_after=fault.retry_after)
             response = await handler(request)
@@ -415,10 +447,42 @@ class ProviderDouble:
         if not finished:
             answer["task_info"]["estimated_time"] = self.estimated_time
         if status == "completed":
-            answer["results"] = [self.result_url(task.id)]
+            link = self.result_url(task.id) if self.link_for is None else self.link_for(task.id)
+            answer["results"] = [link]
         if status == "failed":
             answer["error"] = {"code": task.fail_code, "message": task.fail_message}
         return answer
+
+    async def _trickle(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        fault: Fault,
+    ) -> web.StreamResponse:
+        """The real answer (or ``fault.body``), one byte every ``fault.trickle`` seconds."""
+        if fault.body is not None:
+            data = fault.body
+        elif request.path.removeprefix(PREFIX).startswith(FILES_PATH):
+            data = self.video_bytes
+        else:
+            answer = await handler(request)
+            body = answer.body if isinstance(answer, web.Response) else b""
+            data = bytes(body) if isinstance(body, bytes | bytearray) else b""
+        response = web.StreamResponse(status=fault.status)
+        response.content_length = len(data)
+        await response.prepare(request)
+        try:
+            for index in range(len(data)):
+                await response.write(data[index : index + 1])
+                await asyncio.sleep(fault.trickle)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client hung up, as it should
+        return response
+
+    async def _redirect(self, request: web.Request) -> web.StreamResponse:
+        status, location = self.redirects[request.match_info["name"]]
+        return web.Response(status=status, headers={"Location": location})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         task = self.tasks.get(request.match_info["name"].removesuffix(".mp4"))
@@ -440,6 +504,23 @@ class ProviderDouble:
             await response.write(data[start : start + 64 * 1024])
         await response.write_eof()
         return response
+
+
+async def _stream_json(request: web.Request, status: int, size: int) -> web.StreamResponse:
+    """``size`` bytes of one JSON object, chunked (one reused chunk: the double stays small)."""
+    response = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    chunk = b"x" * (64 * 1024)
+    try:
+        await response.write(b'{"id": "task-unified-1-huge", "status": "pending", "pad": "')
+        for _ in range(size // len(chunk)):
+            await response.write(chunk)
+        await response.write(b'"}')
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass  # the client stopped reading and hung up
+    return response
 
 
 def _progress(elapsed: float, seconds: float) -> int:
@@ -534,6 +615,67 @@ def _reset(request: web.Request) -> None:
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
+
+
+class StaticResolver(AbstractResolver):
+    """A DNS that knows a few names (``{"cdn.example.test": "127.0.0.1"}``); others fail."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.lookups: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.lookups.append(host)
+        if host not in self.names:
+            raise OSError(f"unknown host {host}")
+        address = self.names[host]
+        return [
+            ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=0)
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class RecordingHost:
+    """A second tiny server (another origin) that serves a video and records every request."""
+
+    base_url: str
+    requests: list[RecordedRequest]
+
+
+@asynccontextmanager
+async def running_recording_host(
+    video_bytes: bytes | None = None,
+) -> AsyncIterator[RecordingHost]:
+    """``async with running_recording_host() as host:`` — ``host.requests`` must stay empty
+    when the bot is expected not to contact it."""
+    data = default_video_bytes() if video_bytes is None else video_bytes
+    host = RecordingHost("", [])
+
+    async def serve(request: web.Request) -> web.Response:
+        host.requests.append(
+            RecordedRequest(
+                request.method, request.path, CIMultiDict(request.headers), None, time.time()
+            )
+        )
+        return web.Response(body=data, content_type="video/mp4")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", serve)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    host.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        yield host
+    finally:
+        await runner.cleanup()
 
 
 @asynccontextmanager

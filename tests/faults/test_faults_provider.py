@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from yarl import URL
 
 from sora_bot import outcome_texts as messages
 from sora_bot.core import Core
@@ -20,9 +21,11 @@ from tests.doubles import (
     ROOMY,
     ProviderDouble,
     RecordingDelivery,
+    RecordingHost,
     options,
     running_core,
     running_provider,
+    running_recording_host,
     use_short_timeouts,
     user,
     wait_for_job,
@@ -346,3 +349,161 @@ async def test_requeued_submit_is_retried_at_its_retry_time(tmp_path: Path) -> N
         # Told to come back in 0.05 s; 2 s is generous.
         done = await wait_for_job(core, job.id, lambda j: j.task_id is not None, timeout=2.0)
     assert done.task_id is not None
+
+
+# -- trust nothing from outside ----------------------------------------------------------------
+
+STOLEN = b"\x00\x00\x00\x18ftypmp42 not the video this job asked for"
+HOSTILE_LINKS = ["another_port", "localhost", "redirect_to_private", "file_scheme"]
+
+
+def hostile_link(kind: str, double: ProviderDouble, host: RecordingHost) -> str:
+    port = URL(host.base_url).port
+    return {
+        "another_port": f"{host.base_url}/v.mp4",  # same host as the API, another origin
+        "localhost": f"http://localhost:{port}/v.mp4",
+        "redirect_to_private": double.add_redirect("private", f"{host.base_url}/v.mp4"),
+        "file_scheme": "file:///etc/passwd",
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", HOSTILE_LINKS)
+async def test_result_link_to_a_private_place_fails_refunded_and_is_never_fetched(
+    tmp_path: Path, kind: str
+) -> None:
+    delivery = RecordingDelivery()
+    async with (
+        running_recording_host(STOLEN) as elsewhere,
+        running_provider(task_seconds=0.3, estimated_time=1) as double,
+        running_core(tmp_path, double.base_url, delivery, **ROOMY) as core,
+    ):
+        link = hostile_link(kind, double, elsewhere)
+
+        def link_for(task_id: str) -> str:
+            fox = "fox" in double.tasks[task_id].body["prompt"]
+            return link if fox else double.result_url(task_id)
+
+        double.link_for = link_for
+        healthy = await start_healthy(core, 0.3)
+        job = await core.jobs.submit(ALICE, options("a fox in the snow"))
+        done = await wait_terminal(core, job.id)
+        await assert_healthy_delivered(core, healthy, delivery, double)
+        await assert_refunded(core, done)
+    assert done.state is JobState.FAILED and done.error_code == "download_refused"
+    assert "does not fetch from" in text_for(delivery, job.id)
+    assert elsewhere.requests == []  # not one request reached the refused place
+    assert not any(j == job.id for j, _ in delivery.videos)
+    assert not list((tmp_path / "videos").glob(f"job-{job.id}.*"))
+
+
+async def test_job_timeout_cuts_a_hanging_download(tmp_path: Path) -> None:
+    delivery = RecordingDelivery()
+    async with (
+        running_provider(task_seconds=0.3, estimated_time=1) as double,
+        running_core(tmp_path, double.base_url, delivery, SORA_JOB_TIMEOUT="1.5", **ROOMY) as core,
+    ):
+        healthy = await start_healthy(core, 0.3)
+        job = await holding_task(core, ALICE, "a fox in the snow [seconds:0.3]")
+        # One byte every 20 ms: never slow enough for a read timeout, never done either.
+        double.inject("GET", f"/files/{job.task_id}.mp4", 200, trickle=0.02, times=100)
+        done = await wait_terminal(core, job.id, timeout=8)
+        await assert_healthy_delivered(core, healthy, delivery, double)
+        await assert_refunded(core, done)
+    assert done.state is JobState.FAILED and done.error_code == "timeout"
+    assert done.submitted_at is not None and done.finished_at is not None
+    assert done.finished_at - (done.submitted_at + 1.5) < 3.0
+    assert "stopped waiting" in text_for(delivery, job.id)
+    assert not any(j == job.id for j, _ in delivery.videos)
+    assert not list((tmp_path / "videos").glob(f"job-{job.id}.*"))
+
+
+async def test_job_timeout_cuts_a_hanging_task_query(tmp_path: Path) -> None:
+    delivery = RecordingDelivery()
+    async with (
+        running_provider(task_seconds=0.3, estimated_time=1) as double,
+        running_core(tmp_path, double.base_url, delivery, SORA_JOB_TIMEOUT="1.5", **ROOMY) as core,
+    ):
+        healthy = await start_healthy(core, 0.3)
+        job = await holding_task(core, ALICE, "a fox in the snow [seconds:600]")
+        double.inject("GET", f"/v1/tasks/{job.task_id}", 200, trickle=0.05, times=1000)
+        done = await wait_terminal(core, job.id, timeout=8)
+        await assert_healthy_delivered(core, healthy, delivery, double)
+        await assert_refunded(core, done)
+    assert done.state is JobState.FAILED and done.error_code == "timeout"
+    assert done.submitted_at is not None and done.finished_at is not None
+    assert done.finished_at - (done.submitted_at + 1.5) < 3.0
+
+
+async def test_one_hanging_job_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    delivery = RecordingDelivery()
+    async with (
+        running_provider(task_seconds=0.3, estimated_time=1) as double,
+        running_core(
+            tmp_path, double.base_url, delivery, SORA_MAX_CONCURRENT_REQUESTS="1", **ROOMY
+        ) as core,
+    ):
+        use_short_timeouts(core, 0.3)  # one request slot; each attempt has 0.3 s in all
+        stuck = await holding_task(core, ALICE, "a fox in the snow [seconds:600]")
+        double.inject("GET", f"/v1/tasks/{stuck.task_id}", 200, trickle=0.05, times=1000)
+        others = [
+            await core.jobs.submit(user(name), options(f"a calm harbour {name} [seconds:0.3]"))
+            for name in ("bob", "carol", "dave")
+        ]
+        ended = [await wait_terminal(core, job.id, timeout=8) for job in others]
+        assert (await core.store.require(stuck.id)).state in (JobState.SUBMITTED, JobState.RUNNING)
+    assert all(job.state is JobState.DELIVERED for job in ended)
+    assert {j for j, _ in delivery.videos} == {job.id for job in others}
+
+
+async def test_hostile_numbers_in_poll_answers_never_crash_a_step(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    delivery = RecordingDelivery()
+    async with (
+        running_provider(task_seconds=0.4, estimated_time=1) as double,
+        running_core(tmp_path, double.base_url, delivery, **ROOMY) as core,
+    ):
+        job = await holding_task(core, ALICE, "a fox in the snow")
+        hostile = (
+            b'{"id": "%s", "status": "processing", "progress": NaN, "created": 1e999,'
+            b' "task_info": {"estimated_time": -Infinity}}'
+        ) % str(job.task_id).encode()
+        double.inject("GET", f"/v1/tasks/{job.task_id}", 200, body=hostile, times=3)
+        done = await wait_terminal(core, job.id)
+    assert done.state is JobState.DELIVERED and delivery.videos == [(job.id, double.video_bytes)]
+    assert not logged(caplog, "unexpected error")
+
+
+async def test_poll_answer_naming_another_task_is_never_followed(tmp_path: Path) -> None:
+    delivery = RecordingDelivery()
+    async with (
+        running_recording_host(STOLEN) as elsewhere,
+        running_provider(task_seconds=0.4, estimated_time=1) as double,
+        running_core(tmp_path, double.base_url, delivery, **ROOMY) as core,
+    ):
+        job = await holding_task(core, ALICE, "a fox in the snow")
+        stranger = (
+            b'{"id": "task-unified-1-someone-else", "status": "completed", "progress": 100,'
+            b' "results": ["%s/stolen.mp4"]}'
+        ) % elsewhere.base_url.encode()
+        double.inject("GET", f"/v1/tasks/{job.task_id}", 200, body=stranger, times=6)
+        done = await wait_terminal(core, job.id)
+    assert done.state is JobState.DELIVERED and delivery.videos == [(job.id, double.video_bytes)]
+    assert elsewhere.requests == [] and done.video_url == double.result_url(str(job.task_id))
+
+
+async def test_huge_create_answer_is_an_uncertain_submission(tmp_path: Path) -> None:
+    delivery = RecordingDelivery()
+    async with (
+        running_provider(task_seconds=0.3, estimated_time=1) as double,
+        running_core(tmp_path, double.base_url, delivery, **ROOMY) as core,
+    ):
+        healthy = await start_healthy(core, 0.3)
+        double.inject("POST", CREATE, 200, stream_bytes=50 * 1024 * 1024)
+        job = await core.jobs.submit(ALICE, options("a fox in the snow"))
+        done = await wait_terminal(core, job.id)
+        await assert_healthy_delivered(core, healthy, delivery, double)
+        await assert_refunded(core, done)
+    assert done.state is JobState.FAILED and done.error_code == "submit_uncertain"
+    assert "could not confirm" in text_for(delivery, job.id)
