@@ -11,12 +11,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sora_bot.models import Task, TaskStatus
+from sora_bot.outside_text import NO_SECRETS, SecretRedactor, clean_outside_code, clean_outside_text
 
 _SUGGESTED_WAIT = re.compile(r"retry\s+after\s+(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
-def parse_task(raw: bytes) -> Task | None:
-    """A Task from a query/create body, or None when the body is not the documented shape."""
+def parse_task(raw: bytes, redactor: SecretRedactor = NO_SECRETS) -> Task | None:
+    """A Task from a query/create body, or None when the body is not the documented shape.
+
+    The error's code and message are provider text: cleaned here, before anything stores,
+    logs or shows them (``redactor`` knows the secrets).
+    """
     try:
         data = json.loads(raw)
     except ValueError:
@@ -38,8 +43,8 @@ def parse_task(raw: bytes) -> Task | None:
         progress=max(0, min(100, _int(data.get("progress")) or 0)),
         estimated_time=_int(info.get("estimated_time")),
         results=links,
-        error_code=_str(error.get("code")),
-        error_message=_str(error.get("message")),
+        error_code=_outside(error.get("code"), redactor, code=True),
+        error_message=_outside(error.get("message"), redactor),
         credits_reserved=_number(usage.get("credits_reserved")),
         created=_int(data.get("created")),
         raw=data,
@@ -93,5 +98,9 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _outside(value: Any, redactor: SecretRedactor, *, code: bool = False) -> str | None:
+    if value is None:
+        return None
+    if code:
+        return clean_outside_code(str(value), redactor)
+    return clean_outside_text(str(value), redactor) or None

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 from urllib.parse import quote
@@ -16,6 +16,7 @@ from yarl import URL
 
 from sora_bot.errors import ConfigError
 from sora_bot.models import MODEL, Task, VideoOptions
+from sora_bot.outside_text import SecretRedactor, clean_outside_code, clean_outside_text
 from sora_bot.provider.answers import error_envelope, parse_task, retry_after
 from sora_bot.provider.errors import (
     DownloadError,
@@ -66,6 +67,7 @@ class ProviderClient:
         request_timeout: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: ProviderObserver | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
         base = URL(base_url.rstrip("/"))
         if base.scheme not in ("http", "https") or not base.host:
@@ -76,7 +78,8 @@ class ProviderClient:
         self._base = base
         self._origin = base.origin()
         self._auth = f"Bearer {api_key}"
-        self._key = api_key
+        # Provider text is cleaned of every secret we hold (``secrets``: e.g. the Discord token).
+        self._redactor = SecretRedactor((api_key, *secrets))
         self._max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
         # Downloads take long: their own slots, so big transfers never hold up polls.
@@ -211,7 +214,7 @@ class ProviderClient:
         self._observe(status)
         if status != 200:
             raise _Transient(f"unexpected HTTP {status}", sent=True)
-        task = parse_task(raw)
+        task = parse_task(raw, self._redactor)
         if task is None:
             raise _Transient("garbled answer body", sent=True)
         return task
@@ -228,7 +231,7 @@ class ProviderClient:
 
         def text(key: str) -> str | None:
             value = envelope.get(key)
-            return None if value is None else self._scrub(str(value))[:500]
+            return None if value is None else clean_outside_text(str(value), self._redactor) or None
 
         suggestion = text("fallback_suggestion")
         wait = None
@@ -237,14 +240,15 @@ class ProviderClient:
         raise error_for_status(status)(
             status,
             text("message") or f"HTTP {status}",
-            type=text("type"),
+            type=self._scrub(envelope.get("type")),
             param=text("param"),
             fallback_suggestion=suggestion,
             retry_after=wait,
         )
 
-    def _scrub(self, value: str) -> str:
-        return value.replace(self._key, "[redacted]")
+    def _scrub(self, value: Any) -> str | None:
+        """An error type (a code, not prose): cleaned, and only code characters kept."""
+        return None if value is None else clean_outside_code(str(value), self._redactor)
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
