@@ -53,6 +53,9 @@ class TimedDelivery:
     async def find_posted(self, job: Job) -> str | None:
         return None
 
+    async def show_final_status(self, job: Job) -> bool:
+        return True
+
 
 async def measure(
     jobs: int, seconds: float, callbacks: bool, poll: float, max_poll: float

@@ -42,6 +42,9 @@ class CountingDelivery:
     async def find_posted(self, job: Job) -> str | None:
         return None
 
+    async def show_final_status(self, job: Job) -> bool:
+        return True
+
 
 @dataclass(frozen=True)
 class LoadRun:

@@ -8,7 +8,6 @@ import datetime
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -47,12 +46,19 @@ class DiscordDelivery:
         self._latest: dict[int, tuple[Job, int | None]] = {}
         self._last_edit: dict[int, float] = {}
         self._pending: dict[int, asyncio.Task[None]] = {}
+        # One edit of a status message at a time: a late progress edit must never land
+        # after (and so over) the final state.
+        self._editing: dict[int, asyncio.Lock] = {}
 
     # -- progress -----------------------------------------------------------------------
 
     async def job_updated(self, job: Job, *, queue_position: int | None = None) -> None:
-        """Schedule a throttled edit of the status message; only the newest state is shown."""
-        if DiscordRefs.of(job).message_id is None:
+        """Schedule a throttled edit of the status message; only the newest state is shown.
+
+        Best effort: a lost progress edit is overtaken by the next. The final state is
+        ``show_final_status``'s, which the worker calls until it lands.
+        """
+        if DiscordRefs.of(job).message_id is None or job.state.terminal:
             return
         self._latest[job.id] = (job, queue_position)
         if job.id not in self._pending:
@@ -72,11 +78,42 @@ class DiscordDelivery:
 
     async def _edit_status(self, job: Job, queue_position: int | None = None) -> None:
         self._last_edit[job.id] = time.monotonic()
+        try:
+            await self._edit(job, queue_position)
+        except (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError) as exc:
+            # Progress only: a deleted status message or a rate limit must not stop the job.
+            log.info("job %d: status edit skipped (%s)", job.id, exc)
+
+    async def show_final_status(self, job: Job) -> bool:
+        """Edit the status message to the job's final state (see ``Delivery``).
+
+        discord.py waits out short rate limits itself; what it gives up on (a long 429,
+        5xx, network) becomes a retryable DeliveryError, a deleted message False.
+        """
+        pending = self._pending.pop(job.id, None)
+        if pending is not None:  # a throttled progress edit not sent yet: it would be stale
+            pending.cancel()
+        self._latest.pop(job.id, None)
+        self._last_edit.pop(job.id, None)
+        try:
+            async with self._errors_mapped():
+                await self._edit(job)
+        except DeliveryError as exc:
+            if isinstance(exc.__cause__, discord.NotFound | discord.Forbidden):
+                log.info("job %d: final status not shown (%s)", job.id, exc)
+                return False
+            raise
+        finally:
+            self._editing.pop(job.id, None)
+        return True
+
+    async def _edit(self, job: Job, queue_position: int | None = None) -> None:
+        """One edit of the status message (none when it was never posted)."""
         refs = DiscordRefs.of(job)
         if refs.channel_id is None or refs.message_id is None:
-            return  # not posted yet: nothing to edit
-        try:
-            channel = self.client.get_partial_messageable(refs.channel_id)
+            return
+        channel = self.client.get_partial_messageable(refs.channel_id)
+        async with self._editing.setdefault(job.id, asyncio.Lock()):
             await edit(
                 self.client,
                 channel.get_partial_message(refs.message_id),
@@ -84,18 +121,6 @@ class DiscordDelivery:
                 mark=EmbedMark.FOOTER_SUFFIX,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-        except (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError) as exc:
-            # Cosmetic: a deleted status message or a rate limit must not stop the job.
-            log.info("job %d: status edit skipped (%s)", job.id, exc)
-
-    async def _final_status(self, job: Job) -> None:
-        pending = self._pending.pop(job.id, None)
-        if pending is not None:
-            pending.cancel()
-        self._latest.pop(job.id, None)
-        if DiscordRefs.of(job).message_id is not None:
-            await self._edit_status(job)
-        self._last_edit.pop(job.id, None)
 
     async def close(self) -> None:
         """Cancel pending status edits (shutdown)."""
@@ -115,9 +140,7 @@ class DiscordDelivery:
         upload = path if fits else await self._shrunk(job, path, limit)
         text = f"<@{job.user_id}> your video is ready."
         async with self._errors_mapped():
-            ref = await self._upload(job, path, upload, limit, text)
-        await self._final_status(replace(job, state=JobState.DELIVERED, progress=100))
-        return ref
+            return await self._upload(job, path, upload, limit, text)
 
     async def _upload(
         self, job: Job, original: Path, upload: Path | None, limit: int, text: str
@@ -141,7 +164,6 @@ class DiscordDelivery:
     async def deliver_failure(self, job: Job, text: str) -> str:
         """Post the mapped failure message where the video would have gone."""
         await self._ready()
-        await self._final_status(job)
         # A video that was made but not postable is not something to make again.
         retryable = job.state in (JobState.FAILED, JobState.REJECTED)
         async with self._errors_mapped():

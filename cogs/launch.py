@@ -15,6 +15,7 @@ from cogs.refs import DiscordRefs
 from cogs.render.status import status_embed
 from sora_bot.media import PreparedImage
 from sora_bot.models import Job, Requester, VideoOptions
+from sora_bot.outside_text import display_prompt
 
 if TYPE_CHECKING:
     from sora_bot.engine.service import JobService
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # one day
+THREAD_NAME_CHARS = 90  # Discord allows 100, and the name starts with "🎬 "
 CHANNEL_NEEDS = ("send_messages", "embed_links", "attach_files", "read_message_history")
 IN_THREAD_NEEDS = (
     "send_messages_in_threads",
@@ -111,7 +113,8 @@ async def launch_job(
 
 
 async def _open_thread(status: discord.Message, prompt: str) -> int | None:
-    name = prompt.replace("\n", " ")[:90] or "video"
+    # Plain text (Discord renders no markup in names), without bidi tricks or pings.
+    name = display_prompt(prompt, THREAD_NAME_CHARS, markdown=False).strip() or "video"
     try:
         thread = await status.create_thread(
             name=f"🎬 {name}", auto_archive_duration=THREAD_ARCHIVE_MINUTES

@@ -78,6 +78,10 @@ class CliDelivery:
         """Nothing to recover: a command-line job lives as long as the command."""
         return None
 
+    async def show_final_status(self, job: Job) -> bool:
+        """The outcome is the final word on a terminal: no status display to change."""
+        return True
+
 
 def _check_writable(out: Path) -> None:
     """Refuse an --out that can never be written, before anything is spent."""

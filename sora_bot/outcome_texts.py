@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sora_bot.models import CreditState
+from sora_bot.outside_text import clean_outside_text
 from sora_bot.provider.errors import (
     DownloadError,
     ProviderError,
@@ -99,7 +100,7 @@ _DOWNLOAD_TEXT: dict[str, str] = {
     "not fetch from (not a public web address), so the bot did not fetch it.",
 }
 
-_PING_RE = re.compile(r"(?<=<)@|@(?=everyone|here)", re.IGNORECASE)
+_PING_RE = re.compile(r"(?<=<)@(?!\u200b)|@(?=everyone|here)", re.IGNORECASE)
 _SECRET_RE = re.compile(r"(?i)\b(bearer\s+|sk-)[\w.\-]{6,}")
 
 
@@ -235,7 +236,7 @@ def refund_note(credits: int | None) -> str:
 
 def defuse_mentions(text: str) -> str:
     """Break ``@everyone``, ``@here`` and user/role mentions with a zero-width space."""
-    return text.replace("@", "@\u200b")
+    return re.sub("@(?!\u200b)", "@\u200b", text)
 
 
 def safe_text(text: str) -> str:
@@ -254,8 +255,11 @@ def _norm(code: str | None) -> str:
 
 
 def _detail(message: str | None) -> str:
-    """The provider's text trimmed to two lines and ``MAX_DETAIL_CHARS``, secrets masked."""
-    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    """The provider's text trimmed to two lines and ``MAX_DETAIL_CHARS``, secrets masked.
+
+    Cleaned again (it was when it entered): a row stored by an older version may not be.
+    """
+    lines = [line.strip() for line in clean_outside_text(message or "").splitlines()]
     detail = _SECRET_RE.sub("[hidden]", " ".join(lines[:2]))
     if len(detail) > MAX_DETAIL_CHARS:
         detail = detail[: MAX_DETAIL_CHARS - 1].rstrip() + "…"

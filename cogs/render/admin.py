@@ -6,7 +6,8 @@ import io
 
 import discord
 
-from cogs.render.status import excerpt, job_line
+from cogs.render.status import job_line
+from sora_bot.outside_text import display_prompt
 from sora_bot.rules.credits import QuotaStatus
 from sora_bot.rules.policy import GuildDefaults, GuildOverview
 from sora_bot.rules.usage import (
@@ -146,7 +147,8 @@ def defaults_text(d: GuildDefaults) -> str:
 
 def terms_embed(terms: list[str]) -> discord.Embed:
     """The guild's blocked terms (only admins see this)."""
-    text = "\n".join(f"• {discord.utils.escape_markdown(t)}" for t in terms) or "No blocked terms."
+    text = "\n".join(f"• {display_prompt(t.replace(chr(10), ' '))}" for t in terms)
+    text = text or "No blocked terms."
     embed = discord.Embed(title="🚫 Blocked terms", description=text[:4000], colour=COLOUR)
     embed.set_footer(text="Matching ignores case and accents, and only whole words count.")
     return embed
@@ -158,10 +160,10 @@ def audit_embed(entries: list[AuditEntry]) -> discord.Embed:
     for e in entries:
         when = f"<t:{int(e.at)}:R>"
         if e.kind == "job":
-            text = discord.utils.escape_markdown(excerpt(e.text.replace("\n", " "), 80))
+            text = display_prompt(e.text.replace("\n", " "), 80)
             lines.append(f"🎬 {when} <@{e.actor_id}> **{e.action}** · {e.cost} cr · {text}")
         else:
-            detail = excerpt(details_text(e.text), 80)
+            detail = display_prompt(details_text(e.text).replace("\n", " "), 80)
             lines.append(f"🛠️ {when} <@{e.actor_id}> `{e.action}` {detail}")
     body = "\n".join(lines) or "Nothing yet."
     embed = discord.Embed(title="🧾 Audit", description=_clip(body, 4000), colour=COLOUR)

@@ -6,6 +6,7 @@ import discord
 
 from cogs.refs import DiscordRefs
 from sora_bot.models import Job, JobState
+from sora_bot.outside_text import clean_outside_code, display_prompt
 
 PROMPT_EXCERPT = 300
 BAR_CELLS = 12
@@ -41,11 +42,6 @@ def progress_bar(percent: int) -> str:
     return "▰" * filled + "▱" * (BAR_CELLS - filled) + f" {percent}%"
 
 
-def excerpt(prompt: str, limit: int = PROMPT_EXCERPT) -> str:
-    """The prompt shortened for display."""
-    return prompt if len(prompt) <= limit else prompt[: limit - 1].rstrip() + "…"
-
-
 def options_line(job: Job) -> str:
     """Aspect ratio, duration and watermark in one line."""
     shape = "landscape" if job.aspect_ratio == "16:9" else "portrait"
@@ -58,7 +54,8 @@ def status_embed(job: Job, *, queue_position: int | None = None) -> discord.Embe
     label, colour = _STATE_TEXT[job.state]
     if job.state is JobState.QUEUED and queue_position is not None:
         label = f"Queued · position {queue_position}"
-    embed = discord.Embed(title=f"🎬 {label}", description=excerpt(job.prompt), colour=colour)
+    prompt = display_prompt(job.prompt, PROMPT_EXCERPT)
+    embed = discord.Embed(title=f"🎬 {label}", description=prompt, colour=colour)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     embed.add_field(name="Options", value=options_line(job), inline=True)
     if not job.state.terminal:
@@ -67,7 +64,9 @@ def status_embed(job: Job, *, queue_position: int | None = None) -> discord.Embe
             eta = int(job.submitted_at + job.estimated_seconds)
             embed.add_field(name="Expected", value=f"<t:{eta}:R>", inline=True)
     elif job.error_code and job.state is not JobState.DELIVERED:
-        embed.add_field(name="Reason", value=f"`{job.error_code}`", inline=True)
+        # Cleaned when it came in; again here for rows stored before that.
+        code = clean_outside_code(job.error_code) or "unknown"
+        embed.add_field(name="Reason", value=f"`{code}`", inline=True)
     embed.set_footer(text=f"job #{job.id}")
     return embed
 
@@ -83,7 +82,8 @@ def jump_url(guild_id: str, ref: str | None) -> str | None:
 def job_line(job: Job) -> str:
     """One line of ``/jobs``."""
     label, _ = _STATE_TEXT[job.state]
-    line = f"**#{job.id}** · {label} · <t:{int(job.created_at)}:R> · {excerpt(job.prompt, 60)}"
+    prompt = display_prompt(job.prompt.replace("\n", " "), 60)
+    line = f"**#{job.id}** · {label} · <t:{int(job.created_at)}:R> · {prompt}"
     link = jump_url(job.guild_id, job.delivery_ref or DiscordRefs.of(job).status_ref)
     if link:
         line += f" · [open]({link})"

@@ -31,3 +31,11 @@ class Delivery(Protocol):
 
     async def find_posted(self, job: Job) -> str | None:
         """After a crash mid-post: the reference of an outcome already posted, else None."""
+
+    async def show_final_status(self, job: Job) -> bool:
+        """Make the job's status display show how it ended (called until it returns).
+
+        True once it does (or there is none); False when it can never be shown (the message
+        was deleted, or may no longer be edited). Raises ``DeliveryError`` when trying again
+        may work (rate limits, outages): the worker retries with a backoff, across restarts.
+        """

@@ -112,7 +112,7 @@ class RetryPolicy:
         ``job`` is the row as it is now (the step may have moved it before it raised).
         None: nothing is left to do for it.
         """
-        if job.state.terminal and job.outcome_posted:
+        if job.state.terminal and job.outcome_posted and job.next_attempt_at is None:
             return None  # the step got as far as the end before it raised
         if crashes >= MAX_UNEXPECTED_FAILURES:
             detail = f"internal error: {type(error).__name__}"

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from sora_bot.engine.claims import SlotClaims
 from sora_bot.engine.delivery import Delivery
-from sora_bot.engine.events import Notifier, log_transition
+from sora_bot.engine.events import Notifier, log_event, log_transition
 from sora_bot.engine.retry import JobFailed
 from sora_bot.engine.schedule import ACCEPTED_GRACE, next_poll_delay
 from sora_bot.infra.metrics import Metrics
@@ -270,7 +270,8 @@ class Steps:
 
     async def _delivered(self, job: Job, ref: str) -> None:
         now = self.clock()
-        changes = JobChanges(delivery_ref=ref, outcome_posted=True, next_attempt_at=None)
+        # Still due: the status message is edited to "done" by the next step (``ended``).
+        changes = JobChanges(delivery_ref=ref, outcome_posted=True, attempts=0, next_attempt_at=now)
         await self.store.finish(
             job.id, [JobState.DELIVERING], JobState.DELIVERED, CreditState.SETTLED, changes, now=now
         )
@@ -278,14 +279,23 @@ class Steps:
         log_transition(job, JobState.DELIVERED, ref=ref)
 
     async def ended(self, job: Job) -> None:
-        """Tell the user how a job without a video ended (once, even across a crash)."""
+        """Tell the user how a job ended (once, even across a crash), then show it on the
+        status message: the outcome is committed first, the final edit is the next step."""
         if job.outcome_posted:
-            changes = JobChanges(next_attempt_at=None)
-            await self.store.transition(job.id, None, changes=changes, now=self.clock())
+            await self._show_final_status(job)
             return
         # A crash between posting and this commit must not post the message twice.
         ref = await self.delivery.find_posted(job)
         if ref is None:
             ref = await self.delivery.deliver_failure(job, job_outcome(job))
-        changes = JobChanges(outcome_posted=True, delivery_ref=ref, next_attempt_at=None)
-        await self.store.transition(job.id, None, changes=changes, now=self.clock())
+        now = self.clock()
+        changes = JobChanges(outcome_posted=True, delivery_ref=ref, attempts=0, next_attempt_at=now)
+        await self.store.transition(job.id, None, changes=changes, now=now)
+
+    async def _show_final_status(self, job: Job) -> None:
+        # Until this lands the job stays due (``next_attempt_at``), so a restart, a rate limit
+        # or an outage only delays it; a failure raises and the retry policy backs off.
+        if not await self.delivery.show_final_status(job):
+            log_event(job, "status message gone; final state not shown")
+        changes = JobChanges(attempts=0, next_attempt_at=None)
+        await self.store.transition(job.id, [job.state], changes=changes, now=self.clock())

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from sora_bot.outside_text import SecretRedactor
+
 FIELDS_ATTR = "fields"
 _BARE = re.compile(r"^[A-Za-z0-9_.:/@+-]+$")
-REDACTED = "[redacted]"
 # Libraries whose DEBUG lines carry what users typed: aiosqlite logs every call with its SQL
 # parameters (a job's INSERT holds the prompt); discord.py logs HTTP payloads and gateway
 # events (an interaction carries the prompt as typed, a status embed shows it).
@@ -65,12 +66,11 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         # Longest first, so a secret containing another is replaced whole.
         self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._redactor = SecretRedactor(self.secrets)
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret replaced."""
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        """``text`` with every secret replaced, in any shape (encoded, escaped, split…)."""
+        return self._redactor.redact(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sora_bot.models import Task, TaskStatus
+from sora_bot.outside_text import NO_SECRETS, SecretRedactor, clean_outside_code, clean_outside_text
 from sora_bot.provider.links import MAX_LINK_CHARS
 
 _SUGGESTED_WAIT = re.compile(r"retry\s+after\s+(\d+(?:\.\d+)?)", re.IGNORECASE)
@@ -25,8 +26,12 @@ MAX_WAIT = 3600.0  # seconds; a longer Retry-After is capped to this
 _N = TypeVar("_N", int, float)
 
 
-def parse_task(raw: bytes) -> Task | None:
-    """A Task from a query/create body, or None when the body is not the documented shape."""
+def parse_task(raw: bytes, redactor: SecretRedactor = NO_SECRETS) -> Task | None:
+    """A Task from a query/create body, or None when the body is not the documented shape.
+
+    The error's code and message are provider text: cleaned here, before anything stores,
+    logs or shows them (``redactor`` knows the secrets).
+    """
     data = _json(raw)
     if not isinstance(data, dict) or not _is_task_id(data.get("id")):
         return None
@@ -43,8 +48,8 @@ def parse_task(raw: bytes) -> Task | None:
         progress=max(0, min(100, _int(data.get("progress")) or 0)),
         estimated_time=_within(_int(info.get("estimated_time")), 1, MAX_ESTIMATE),
         results=_links(data.get("results")),
-        error_code=_str(error.get("code")),
-        error_message=_str(error.get("message")),
+        error_code=_outside(error.get("code"), redactor, code=True),
+        error_message=_outside(error.get("message"), redactor),
         credits_reserved=_within(_number(usage.get("credits_reserved")), 0, MAX_CREDITS),
         created=_within(_int(data.get("created")), 1, LATEST_CREATED),
         raw=data,
@@ -135,3 +140,12 @@ def _str(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     return str(value) if isinstance(value, int | float) else None
+
+
+def _outside(value: Any, redactor: SecretRedactor, *, code: bool = False) -> str | None:
+    text = _str(value)
+    if text is None:
+        return None
+    if code:
+        return clean_outside_code(text, redactor)
+    return clean_outside_text(text, redactor) or None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 from urllib.parse import quote
@@ -22,6 +22,7 @@ from yarl import URL
 
 from sora_bot.errors import ConfigError
 from sora_bot.models import MODEL, Task, VideoOptions
+from sora_bot.outside_text import SecretRedactor, clean_outside_code, clean_outside_text
 from sora_bot.provider.answers import error_envelope, parse_task, retry_after
 from sora_bot.provider.downloads import Downloader
 from sora_bot.provider.errors import (
@@ -88,6 +89,7 @@ class ProviderClient:
         observer: ProviderObserver | None = None,
         resolver: Callable[[], AbstractResolver] | None = None,
         address_allowed: AddressCheck = is_public_address,
+        secrets: Iterable[str] = (),
     ) -> None:
         base = URL(base_url.rstrip("/"))
         if base.scheme not in ("http", "https") or not base.host:
@@ -98,7 +100,8 @@ class ProviderClient:
         self._base = base
         self._origin = base.origin()
         self._auth = f"Bearer {api_key}"
-        self._key = api_key
+        # Provider text is cleaned of every secret we hold (``secrets``: e.g. the Discord token).
+        self._redactor = SecretRedactor((api_key, *secrets))
         self._max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._max_retries = max_retries
@@ -246,7 +249,7 @@ class ProviderClient:
         self._observe(status)
         if status != 200:
             raise _Transient(f"unexpected HTTP {status}", sent=True)
-        task = parse_task(raw)
+        task = parse_task(raw, self._redactor)
         if task is None:
             raise _Transient("garbled answer body", sent=True)
         if expect_id is not None and task.id != expect_id:
@@ -275,7 +278,7 @@ class ProviderClient:
                 raw = await _read_capped(resp)
                 status = resp.status
                 if status >= 400:  # an oversized error body counts as a garbled one
-                    self._observe(status, error_envelope(raw or b"").get("type"))
+                    self._observe(status, self._scrub(error_envelope(raw or b"").get("type")))
                     self._raise_status(status, resp.headers, raw or b"")
                 return status, raw
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
@@ -298,7 +301,7 @@ class ProviderClient:
 
         def text(key: str) -> str | None:
             value = envelope.get(key)
-            return None if value is None else self._scrub(str(value))[:500]
+            return None if value is None else clean_outside_text(str(value), self._redactor) or None
 
         suggestion = text("fallback_suggestion")
         wait = None
@@ -307,14 +310,15 @@ class ProviderClient:
         raise error_for_status(status)(
             status,
             text("message") or f"HTTP {status}",
-            type=text("type"),
+            type=self._scrub(envelope.get("type")),
             param=text("param"),
             fallback_suggestion=suggestion,
             retry_after=wait,
         )
 
-    def _scrub(self, value: str) -> str:
-        return value.replace(self._key, "[redacted]")
+    def _scrub(self, value: Any) -> str | None:
+        """An error type (a code, not prose): cleaned, and only code characters kept."""
+        return None if value is None else clean_outside_code(str(value), self._redactor)
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))

@@ -48,4 +48,5 @@ def build_provider(
         backoff_base=settings.retry_backoff,
         max_retries=max_retries,
         observer=observer,
+        secrets=settings.secrets(),
     )

@@ -119,8 +119,8 @@ async def wait_job(core: Core, predicate: Any, timeout: float = 15.0) -> Job:
 
 
 def finished(job: Job) -> bool:
-    """Final and the user told."""
-    return job.state.terminal and job.outcome_posted
+    """Final, the user told, and nothing left to do (the status message shows the end)."""
+    return job.state.terminal and job.outcome_posted and job.next_attempt_at is None
 
 
 def bot_messages(discord: DiscordDouble, *, public: bool = False) -> list[Message]:

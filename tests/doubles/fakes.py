@@ -17,6 +17,7 @@ class RecordingDelivery:
     videos: list[tuple[int, bytes]] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
     updates: list[tuple[int, str, int]] = field(default_factory=list)
+    final_statuses: list[tuple[int, str]] = field(default_factory=list)  # (job id, state)
     positions: list[tuple[int, int]] = field(default_factory=list)
     fail_videos: int = 0  # raise a retryable DeliveryError this many times
     permanent_failure: bool = False
@@ -41,6 +42,10 @@ class RecordingDelivery:
         self.failures.append((job.id, text))
         self.finished.set()
         return f"failure-{job.id}"
+
+    async def show_final_status(self, job: Job) -> bool:
+        self.final_statuses.append((job.id, job.state.value))
+        return True
 
     async def find_posted(self, job: Job) -> str | None:
         if any(job_id == job.id for job_id, _ in self.videos):

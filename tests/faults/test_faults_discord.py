@@ -3,6 +3,7 @@ account (a final state, an error message in the database, and a post when one is
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,70 @@ async def test_job_without_status_message_gets_its_outcome_posted(
     assert job.state is JobState.REJECTED and job.credit_state == "refunded"
     outcome = f" · job #{job.id}"
     assert [m for m in bot_messages(discord, public=True) if m.content.endswith(outcome)]
+
+
+# -- the final state on the status message ------------------------------------------------
+
+EDIT = r"^/channels/\d+/messages/\d+$"
+
+
+def final_edits(discord: DiscordDouble, job: Job) -> list[int]:
+    """The answers to each edit of the job's status message that showed its final state."""
+    path = f"/channels/{job.front_ref['channel_id']}/messages/{job.front_ref['message_id']}$"
+    return [
+        r.status
+        for r in discord.find_requests("PATCH", path)
+        if "Done" in str((r.json or {}).get("embeds", [{}])[0].get("title"))
+    ]
+
+
+def shown_title(discord: DiscordDouble, job: Job) -> str:
+    return str(discord.messages[int(job.front_ref["message_id"])].embeds[0]["title"])
+
+
+async def test_final_status_lands_after_a_rate_limit_longer_than_the_bot_waits(
+    tmp_path: Path, discord: DiscordDouble, provider: ProviderDouble
+) -> None:
+    async with running_bot(tmp_path, discord, provider) as bot:
+        # discord.py waits out a 429 inline up to this long, then raises RateLimited (30 s in
+        # production, where an edit bucket can be empty for minutes): shortened to stay fast.
+        bot.http.max_ratelimit_timeout = 0.3
+        window = discord.faults.rate_limit_for("PATCH", EDIT, seconds=2.5)
+        await discord.invoke("video", {"prompt": "a heron in the reeds"})
+        job = await wait_job(bot.core, finished, timeout=20)
+    assert_delivered_once(job, discord, provider)
+    answers = final_edits(discord, job)
+    assert window.hits and answers[0] == 429 and answers[-1] == 200
+    assert "Done" in shown_title(discord, job)
+
+
+async def test_final_status_lands_after_a_restart(
+    tmp_path: Path, discord: DiscordDouble, provider: ProviderDouble
+) -> None:
+    outage = discord.faults.fail("PATCH", EDIT, status=503, times=10_000)
+    async with running_bot(tmp_path, discord, provider) as bot:
+        await discord.invoke("video", {"prompt": "a heron in the reeds"})
+        # The video is posted; the final edit failed twice (backing off) when the bot stops.
+        told = await wait_job(bot.core, lambda j: j.outcome_posted and j.attempts >= 2)
+    assert told.state is JobState.DELIVERED and told.next_attempt_at is not None
+    assert "Done" not in shown_title(discord, told) and set(final_edits(discord, told)) == {503}
+    outage.times = 0
+    async with running_bot(tmp_path, discord, provider) as bot:
+        job = await wait_job(bot.core, finished)
+    assert_delivered_once(job, discord, provider)
+    assert final_edits(discord, job)[-1] == 200 and "Done" in shown_title(discord, job)
+
+
+async def test_a_deleted_status_message_stops_the_final_edit(
+    tmp_path: Path, discord: DiscordDouble, provider: ProviderDouble
+) -> None:
+    async with running_bot(tmp_path, discord, provider) as bot:
+        await discord.invoke("video", {"prompt": "a heron in the reeds"})
+        running = await polling(bot.core)
+        await discord.delete_message(discord.messages[int(running.front_ref["message_id"])])
+        job = await wait_job(bot.core, finished)
+        await asyncio.sleep(0.5)  # a retry would show up now
+        again = await bot.core.store.require(job.id)
+    assert_delivered_once(job, discord, provider)
+    assert final_edits(discord, job) == [404]
+    assert again.next_attempt_at is None and again.attempts == 0

@@ -2,7 +2,7 @@
 
 ``bot.py`` → ``cogs`` → ``sora_bot`` composition (core, services, health, cli) → ``engine``
 → ``rules`` → outcome texts → ``provider`` | ``storage`` (siblings that never import each
-other) → ``infra`` → the foundation (models, errors, settings, media).
+other) → ``infra`` → the foundation (models, errors, settings, media, outside text).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ RANKS = {
     "sora_bot.errors": 0,
     "sora_bot.settings": 0,
     "sora_bot.media": 0,
+    "sora_bot.outside_text": 0,
     "sora_bot.infra": 1,
     "sora_bot.storage": 2,
     "sora_bot.provider": 2,

@@ -167,7 +167,10 @@ def test_outcome_posts_are_retried_then_given_up() -> None:
 def test_a_bug_is_retried_until_the_limit_then_ends_the_job_by_its_state() -> None:
     bug = KeyError("x")
     assert type(POLICY.after_crash(POLLING, bug, NOW, 1)) is Retry
-    assert POLICY.after_crash(replace(ENDED, outcome_posted=True), bug, NOW, 1) is None
+    told = replace(ENDED, outcome_posted=True, next_attempt_at=None)
+    assert POLICY.after_crash(told, bug, NOW, 1) is None
+    # Told, but the final status edit is still due: a bug there is retried like any other.
+    assert type(POLICY.after_crash(replace(told, next_attempt_at=NOW), bug, NOW, 1)) is Retry
     limit = MAX_UNEXPECTED_FAILURES
     detail = "internal error: KeyError"
     assert POLICY.after_crash(job(JobState.QUEUED), bug, NOW, limit) == Fail(
@@ -179,5 +182,7 @@ def test_a_bug_is_retried_until_the_limit_then_ends_the_job_by_its_state() -> No
     assert POLICY.after_crash(DELIVERING, bug, NOW, limit) == Undeliverable(detail)
     assert POLICY.after_crash(ENDED, bug, NOW, limit) == StopPosting()
     # A bug after the final commit: the job is done, and what it recorded stays as it is.
-    delivered = job(JobState.DELIVERED, outcome_posted=True, delivery_ref="post-1")
+    delivered = job(
+        JobState.DELIVERED, outcome_posted=True, delivery_ref="post-1", next_attempt_at=None
+    )
     assert POLICY.after_crash(delivered, bug, NOW, limit) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 
 
@@ -19,14 +20,18 @@ class RouteFault:
     retry_after: float = 0.0
     is_global: bool = False
     hits: int = 0
+    until: float | None = None  # monotonic deadline: armed until then, whatever ``times``
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to the request (path is relative to /api/v10)."""
-        return (
-            self.times > 0
-            and self.method in ("*", method)
-            and self.pattern.search(path) is not None
-        )
+        armed = self.times > 0 if self.until is None else time.monotonic() < self.until
+        return armed and self.method in ("*", method) and self.pattern.search(path) is not None
+
+    def wait(self) -> float:
+        """The Retry-After to answer: what is left of the window, like Discord's buckets."""
+        if self.until is None:
+            return self.retry_after
+        return max(0.001, self.until - time.monotonic())
 
 
 @dataclass
@@ -59,6 +64,12 @@ class Faults:
         self.route_faults.append(fault)
         return fault
 
+    def rate_limit_for(self, method: str, path_regex: str, *, seconds: float) -> RouteFault:
+        """Answer 429 on matching requests for ``seconds``, each saying how long is left."""
+        fault = self.rate_limit(method, path_regex, times=0)
+        fault.until = time.monotonic() + seconds
+        return fault
+
     def fail(
         self,
         method: str,
@@ -82,7 +93,8 @@ class Faults:
         """The first armed fault for a request, consuming one use of it."""
         for fault in self.route_faults:
             if fault.matches(method, path):
-                fault.times -= 1
+                if fault.until is None:
+                    fault.times -= 1
                 fault.hits += 1
                 return fault
         return None

@@ -68,18 +68,19 @@ def fault_response(fault: RouteFault) -> web.Response:
     """The answer for an injected fault; 429s carry what discord.py needs to retry."""
     if fault.status != 429:
         return DiscordError(fault.status, fault.code, fault.message).response()
+    wait = fault.wait()
     headers = {
         "Via": "1.1 google",
-        "Retry-After": str(max(1, math.ceil(fault.retry_after))),
+        "Retry-After": str(max(1, math.ceil(wait))),
         "X-RateLimit-Limit": "5",
         "X-RateLimit-Remaining": "0",
-        "X-RateLimit-Reset-After": f"{fault.retry_after:.3f}",
+        "X-RateLimit-Reset-After": f"{wait:.3f}",
         "X-RateLimit-Bucket": "double-bucket",
         "X-RateLimit-Scope": "global" if fault.is_global else "user",
     }
     if fault.is_global:
         headers["X-RateLimit-Global"] = "true"
-    body = {"message": fault.message, "retry_after": fault.retry_after, "global": fault.is_global}
+    body = {"message": fault.message, "retry_after": wait, "global": fault.is_global}
     return json_response(body, 429, headers)
 
 
