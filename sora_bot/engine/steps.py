@@ -30,6 +30,9 @@ from sora_bot.storage.jobs import JobChanges, JobStore
 
 Step = Callable[[Job], Awaitable[None]]
 _T = TypeVar("_T")
+# A job first looked at after its deadline (the bot was down, the database unwritable, the
+# next poll was due later) gets one short last look: a video the provider made is not refunded.
+LAST_LOOK = 10.0
 
 
 @dataclass(kw_only=True)
@@ -156,6 +159,9 @@ class Steps:
             return
         task_id = job.task_id
         task = await self._before_timeout(job, lambda: self._query(task_id))
+        if self._overdue(job) and task.status not in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            timeout = self.settings.job_timeout
+            raise JobFailed("timeout", f"no result after {timeout:.0f}s")
         if task.status is TaskStatus.FAILED:
             self.metrics.task_failed(task.error_code or "unknown_error")
             raise JobFailed(task.error_code or "unknown_error", task.error_message or "")
@@ -227,7 +233,9 @@ class Steps:
         timeout = self.settings.job_timeout
         left = job.submitted_at + timeout - self.clock()
         if left <= 0:
-            raise JobFailed("timeout", f"no result after {timeout:.0f}s")
+            if job.attempts:  # the last try before the deadline failed: no more tries
+                raise JobFailed("timeout", f"no result after {timeout:.0f}s")
+            left = LAST_LOOK
         scope = asyncio.timeout(left)
         try:
             async with scope:
@@ -236,6 +244,10 @@ class Steps:
             if not scope.expired():
                 raise
             raise JobFailed("timeout", f"no result after {timeout:.0f}s; request cut") from None
+
+    def _overdue(self, job: Job) -> bool:
+        assert job.submitted_at is not None
+        return self.clock() >= job.submitted_at + self.settings.job_timeout
 
     def _poll_bounds(self) -> tuple[float, float]:
         """Poll interval bounds; with callbacks, polling is only a slow safety net."""

@@ -176,6 +176,27 @@ async def test_timeout_refunds(tmp_path: Path) -> None:
     assert done.credit_state == "refunded"
 
 
+async def test_video_made_while_the_bot_was_down_past_the_timeout_is_delivered(
+    tmp_path: Path,
+) -> None:
+    # The deadline passed while nothing could look (bot down, database unwritable): one last
+    # look finds the video made, and it is delivered, not refunded.
+    delivery = RecordingDelivery()
+    async with running_provider(task_seconds=0.8) as double:
+        async with running_core(tmp_path, double.base_url, delivery, SORA_JOB_TIMEOUT="1") as core:
+            job = await core.jobs.submit(ALICE, OPTIONS)
+            for _ in range(200):
+                current = await core.store.get(job.id)
+                if current is not None and current.task_id is not None:
+                    break
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(1.5)  # past the task's end and the job's deadline
+        async with running_core(tmp_path, double.base_url, delivery, SORA_JOB_TIMEOUT="1") as core:
+            done = await wait_terminal(core, job.id)
+    assert done.state is JobState.DELIVERED and done.credit_state == "settled"
+    assert len(delivery.videos) == 1
+
+
 async def test_expired_link_refunds_and_truncated_download_recovers(tmp_path: Path) -> None:
     delivery = RecordingDelivery()
     async with (
