@@ -12,60 +12,20 @@ look like a Latin word fold onto it (Russian "сор" reads "cop").
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sora_bot.errors import InvalidInput
 from sora_bot.rules import refusals
-from sora_bot.rules.skeleton import skeleton
+from sora_bot.rules.skeleton import skeleton, visible_text
 
 MAX_TERM_CHARS = 100
-CONFUSABLES = Path(__file__).with_name("confusables.tsv")
-# Default_Ignorable_Code_Point (Unicode DerivedCoreProperties) as ranges: soft hyphen, joiners,
-# bidi controls, Hangul fillers, variation selectors, tag characters and the reserved rest.
-_DEFAULT_IGNORABLE = (
-    (0x00AD, 0x00AD),
-    (0x034F, 0x034F),
-    (0x061C, 0x061C),
-    (0x115F, 0x1160),
-    (0x17B4, 0x17B5),
-    (0x180B, 0x180F),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x206F),
-    (0x3164, 0x3164),
-    (0xFE00, 0xFE0F),
-    (0xFEFF, 0xFEFF),
-    (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0000, 0xE0FFF),
-)
-_INVISIBLE_RE = re.compile(
-    "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _DEFAULT_IGNORABLE) + "]"
-)
-_MARKS = frozenset({"Mn", "Me"})  # combining accents and enclosing marks: accent-insensitive
-
-
-@functools.cache
-def _confusables() -> dict[int, str]:
-    """The generated TR39 table (see tools/make_confusables.py), for ``str.translate``."""
-    table: dict[int, str] = {}
-    for line in CONFUSABLES.read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            source, target = line.split("\t")
-            table[int(source, 16)] = "".join(chr(int(h, 16)) for h in target.split())
-    return table
 
 
 def strip_invisible(text: str) -> str:
     """``text`` without invisible code points (default-ignorables and format characters Cf)."""
-    text = _INVISIBLE_RE.sub("", text)
-    return "".join(ch for ch in text if ch.isascii() or unicodedata.category(ch) != "Cf")
+    return visible_text(text)
 
 
 def normalize(text: str) -> str:
@@ -89,12 +49,6 @@ class BlockedTerm:
 
     term: str
     normalized: str
-
-    @classmethod
-    def stored(cls, term: str) -> BlockedTerm:
-        """A stored rule, normalized again from its text: rules kept before a change of
-        ``normalize`` match by today's rules, not by the form stored with them."""
-        return cls(term, normalize(term))
 
     @classmethod
     def stored(cls, term: str) -> BlockedTerm:
