@@ -7,7 +7,8 @@ accents dropped. So "cаt" with a Cyrillic "а", "c\u200bat" or "ｃａｔ" all 
 
 Known limits: ASCII keeps its identity (TR39's own ``m``→``rn``, ``1``→``l`` would make "burn"
 match "bum"), so digit spellings ("c4t") are not caught; real words of other scripts that
-look like a Latin word fold onto it (Russian "сор" reads "cop").
+look like a Latin word fold onto it (Russian "сор" reads "cop", "мама" reads "mama"), and
+words that differ only by a combining mark (an accent, an Indic vowel sign) read the same.
 """
 
 from __future__ import annotations
