@@ -8,6 +8,7 @@ DiscordDouble, running_core``.
 
 from __future__ import annotations
 
+from . import hostile_images
 from .bot_harness import (
     MANAGE_GUILD,
     admin,
@@ -87,6 +88,7 @@ __all__ = [
     "bot_process",
     "default_video_bytes",
     "finished",
+    "hostile_images",
     "make_settings",
     "options",
     "png_bytes",
