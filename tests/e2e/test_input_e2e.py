@@ -126,7 +126,7 @@ async def test_repeated_refusals_are_slowed_down_without_database_work(
             "video", {"prompt": "a lighthouse"}, attachments={"image": image()}
         )
         text = await wait_answer(handle)
-        await bot.core.db._conn.set_trace_callback(None)
+        await bot.core.db._conn.set_trace_callback(lambda _sql: None)
         other = await discord.invoke("video", {"prompt": "a lighthouse"}, user=discord.member_user)
         other_text = await wait_answer(other)
     assert "wait" in text and " s" in text
