@@ -101,8 +101,8 @@ async def test_an_image_that_never_arrives_is_cut_at_the_deadline(
     provider: ProviderDouble,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(intake, "READ_SECONDS", 0.3)
-    discord.attachment_delay = 5.0
+    monkeypatch.setattr(intake, "READ_SECONDS", 0.2)
+    discord.attachment_delay = 1.0
     async with running_bot(tmp_path, discord, provider) as bot:
         handle = await discord.invoke("video", {"prompt": "a boat"}, attachments={"image": image()})
         text = await wait_answer(handle)
@@ -142,7 +142,7 @@ async def test_the_bots_own_failures_do_not_count(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(intake, "READ_SECONDS", 0.05)
-    discord.attachment_delay = 1.0  # every read times out: not the user's doing
+    discord.attachment_delay = 0.3  # every read times out: not the user's doing
     async with running_bot(tmp_path, discord, provider):
         for _ in range(7):
             handle = await discord.invoke(
