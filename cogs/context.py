@@ -9,6 +9,7 @@ from __future__ import annotations
 import discord
 
 from sora_bot.core import Core
+from sora_bot.rules.attempts import RefusalLimiter
 from sora_bot.settings import Settings
 
 
@@ -26,3 +27,10 @@ def settings_of(source: discord.Interaction | discord.Client) -> Settings | None
     client = source.client if isinstance(source, discord.Interaction) else source
     core = getattr(client, "core", None)
     return core.settings if isinstance(core, Core) else None
+
+
+def attempts_of(source: discord.Interaction | discord.Client) -> RefusalLimiter | None:
+    """The refusal limiter of the bot behind ``source``; None on a client without a core."""
+    client = source.client if isinstance(source, discord.Interaction) else source
+    core = getattr(client, "core", None)
+    return core.jobs.attempts if isinstance(core, Core) else None

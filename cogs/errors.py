@@ -8,10 +8,11 @@ from typing import Any, cast
 import discord
 from discord import app_commands
 
+from cogs.context import attempts_of
 from cogs.outgoing import reply
 from sora_bot.errors import InvalidInput
 from sora_bot.rules.credits import CreditRefused
-from sora_bot.rules.refusals import credit_refusal
+from sora_bot.rules.refusals import credit_refusal, slow_down
 from sora_bot.storage.database import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,23 @@ GENERIC = "Something went wrong on the bot's side; it has been logged. Please tr
 
 class UserFacingError(app_commands.AppCommandError):
     """A refusal whose text is shown to the user as is (cogs raise it)."""
+
+
+class SlowedDown(UserFacingError):
+    """Someone refused too often lately, turned away before anything is read or looked up."""
+
+
+# Refusals caused by what the user asked for: these count toward slowing them down. The bot's
+# own failures (Discord or storage trouble, bugs) never do.
+USER_CAUSED = (InvalidInput, CreditRefused)
+
+
+def refuse_if_slowed(interaction: discord.Interaction[Any]) -> None:
+    """Raise SlowedDown when the user was refused too often lately (memory only, no I/O)."""
+    attempts = attempts_of(interaction)
+    wait = attempts.wait(str(interaction.user.id)) if attempts is not None else 0.0
+    if wait > 0:
+        raise SlowedDown(slow_down(wait))
 
 
 def text_for(error: BaseException) -> str | None:
@@ -47,6 +65,12 @@ def text_for(error: BaseException) -> str | None:
 class SoraTree(app_commands.CommandTree[discord.Client]):
     """Command tree whose on_error answers every failure the same way."""
 
+    async def interaction_check(self, interaction: discord.Interaction[discord.Client]) -> bool:
+        """Turn away, before the command runs, someone refused too often lately."""
+        if interaction.type is not discord.InteractionType.autocomplete:
+            refuse_if_slowed(interaction)  # raised errors reach on_error
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError
     ) -> None:
@@ -67,6 +91,10 @@ async def reply_with_error(interaction: discord.Interaction[Any], error: BaseExc
     through it), by ``cogs.buttons.remake.answering``.
     """
     text = text_for(error)
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    attempts = attempts_of(interaction)
+    if isinstance(original, USER_CAUSED) and attempts is not None:
+        attempts.refused(str(interaction.user.id))
     if text is None:
         log.error("%s failed", _what_failed(interaction), exc_info=error)
         text = GENERIC

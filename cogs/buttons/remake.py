@@ -8,14 +8,16 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 
 from cogs.context import core_of
-from cogs.errors import UserFacingError, reply_with_error
+from cogs.errors import UserFacingError, refuse_if_slowed, reply_with_error
+from cogs.intake import precheck, within_deadline
 from cogs.launch import launch_job
 from cogs.refs import DiscordRefs
 from cogs.texts import BUTTON_IMAGE_GONE, BUTTON_JOB_UNKNOWN, BUTTON_REQUESTER_ONLY
-from sora_bot.media import PreparedImage, prepare_image_async
+from sora_bot.media import PreparedImage
 from sora_bot.models import Job
 from sora_bot.rules.validation import clean_prompt
 
@@ -69,14 +71,16 @@ async def remake(interaction: discord.Interaction, job: Job, *, prompt: str | No
 
     The interaction must be deferred ephemerally; refusals are raised for ``answering``.
     """
+    jobs = job_service(interaction)
     options = replace(job.options, image_url=None)
     if prompt is not None:
         options = replace(options, prompt=clean_prompt(prompt))
-    image = await source_image(interaction.client, job) if job.image_url else None
-    return await launch_job(job_service(interaction), interaction, options, image=image)
+    await precheck(jobs, interaction, options)  # before the image is fetched again
+    image = await source_image(interaction.client, jobs, job) if job.image_url else None
+    return await launch_job(jobs, interaction, options, image=image)
 
 
-async def source_image(client: discord.Client, job: Job) -> PreparedImage:
+async def source_image(client: discord.Client, jobs: JobService, job: Job) -> PreparedImage:
     """The job's starting image, read again from the bot's own status post.
 
     Stored attachment links are signed and expire after a day; fetching the message gives a
@@ -87,21 +91,27 @@ async def source_image(client: discord.Client, job: Job) -> PreparedImage:
         if refs.channel_id is None or refs.message_id is None:
             raise LookupError("no status message stored")
         channel = client.get_partial_messageable(refs.channel_id)
-        message = await channel.fetch_message(refs.message_id)
-        data = await message.attachments[0].read()
-    except (LookupError, ValueError, discord.HTTPException) as exc:
+        data = await within_deadline(_first_attachment(channel, refs.message_id))
+    except (LookupError, ValueError, discord.HTTPException, aiohttp.ClientError) as exc:
         log.info("job %d: starting image not readable (%s)", job.id, exc)
         raise UserFacingError(BUTTON_IMAGE_GONE) from exc
-    return await prepare_image_async(data)
+    return await jobs.images.prepare(data)
+
+
+async def _first_attachment(channel: discord.PartialMessageable, message_id: int) -> bytes:
+    message = await channel.fetch_message(message_id)
+    return await message.attachments[0].read()
 
 
 @contextlib.asynccontextmanager
 async def answering(interaction: discord.Interaction) -> AsyncIterator[None]:
     """Answer a failed press like a failed command: short ephemeral text, bugs logged.
 
-    Dynamic items and modals do not pass through the command tree's ``on_error``.
+    Dynamic items and modals do not pass through the command tree's ``on_error`` (nor its
+    ``interaction_check``: someone refused too often is turned away here).
     """
     try:
+        refuse_if_slowed(interaction)
         yield
     except Exception as error:
         await reply_with_error(interaction, error)

@@ -7,13 +7,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.context import core_of
-from cogs.errors import UserFacingError
+from cogs.intake import precheck, read_attachment
 from cogs.launch import launch_job, requester_of
 from cogs.outgoing import EmbedMark, reply
 from cogs.render.status import job_line, progress_bar
-from sora_bot.media import PreparedImage, prepare_image_async
 
-MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # larger uploads are refused before being read
 ASPECT_CHOICES = [  # shared by /video and /sora-admin defaults
     app_commands.Choice(name="Landscape (16:9)", value="16:9"),
     app_commands.Choice(name="Portrait (9:16)", value="9:16"),
@@ -54,7 +52,7 @@ class VideoCog(commands.Cog):
         duration: app_commands.Choice[int] | None = None,
         keep_watermark: bool | None = None,
     ) -> None:
-        """Validate, charge, post the status message and queue the job."""
+        """Validate, check cheaply, read the image, charge, post the status message, queue."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         # Options left out are None: the server's defaults fill them in.
         options = await self.policy.options_for(
@@ -64,17 +62,9 @@ class VideoCog(commands.Cog):
             duration=duration.value if duration else None,
             keep_watermark=keep_watermark,
         )
-        prepared = await self._read_image(image) if image is not None else None
+        await precheck(self.jobs, interaction, options)  # before any byte of the image
+        prepared = await read_attachment(self.jobs, image) if image is not None else None
         await launch_job(self.jobs, interaction, options, image=prepared)
-
-    async def _read_image(self, image: discord.Attachment) -> PreparedImage:
-        if image.size > MAX_ATTACHMENT_BYTES:
-            raise UserFacingError("That file is too large; please attach an image under 25 MB.")
-        try:
-            data = await image.read()
-        except (discord.HTTPException, discord.NotFound) as exc:
-            raise UserFacingError("I couldn't read the attached image; please try again.") from exc
-        return await prepare_image_async(data)
 
     @app_commands.command(name="quota", description="Your credits today and active jobs")
     @app_commands.guild_only()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from sora_bot.engine.schedule import ACCEPTED_GRACE
+from sora_bot.media import ImageGate
 from sora_bot.models import CreditState, Job, JobState, Requester, VideoOptions
+from sora_bot.rules.attempts import RefusalLimiter
 from sora_bot.rules.credits import Credits, QuotaStatus
 from sora_bot.rules.policy import GuildPolicy
 from sora_bot.rules.validation import video_cost
@@ -21,7 +23,12 @@ def _no_worker() -> None:
 
 @dataclass(kw_only=True)
 class JobService:
-    """What a front end (Discord cog, command line) calls; it never touches SQL or HTTP."""
+    """What a front end (Discord cog, command line) calls; it never touches SQL or HTTP.
+
+    It also holds the front ends' shared guards: ``images`` (how many starting images decode
+    at once) and ``attempts`` (who was refused too often lately; built on ``clock`` unless
+    ``limiter`` is given).
+    """
 
     store: JobStore
     credits: Credits
@@ -29,6 +36,12 @@ class JobService:
     clock: Callable[[], float]
     wake: Callable[[], None] = _no_worker  # tells the worker a job is queued
     policy: GuildPolicy | None = None
+    images: ImageGate = field(default_factory=ImageGate)
+    limiter: InitVar[RefusalLimiter | None] = None
+    attempts: RefusalLimiter = field(init=False)
+
+    def __post_init__(self, limiter: RefusalLimiter | None) -> None:
+        self.attempts = limiter if limiter is not None else RefusalLimiter(self.clock)
 
     def cost_of(self, options: VideoOptions, surcharge: int | None = None) -> int:
         """Credits a job with these options costs (``surcharge``: the guild's, when known)."""
@@ -41,6 +54,16 @@ class JobService:
         if self.policy is None:
             return self.cost_of(options)
         return self.cost_of(options, await self.policy.watermark_surcharge(guild_id))
+
+    async def precheck(self, requester: Requester, options: VideoOptions) -> None:
+        """Refuse now what ``submit`` would refuse, before the front end reads or decodes anything.
+
+        The guild's rules and the requester's credits, read only: raises PolicyRefused or
+        CreditRefused. ``submit`` checks again and alone decides, atomically.
+        """
+        if self.policy is not None:
+            await self.policy.check(requester, options)
+        await self.credits.precheck(requester, await self.cost_in(requester.guild_id, options))
 
     async def submit(
         self,

@@ -89,6 +89,13 @@ class Credits:
         async with self.db.transaction() as conn:
             return await self._status(conn, requester, self.clock())
 
+    async def precheck(self, requester: Requester, cost: int) -> None:
+        """Raise CreditRefused if ``reserve`` would refuse ``cost`` now (reads only)."""
+        status = await self.status(requester)
+        reason = self._refusal(status, cost)
+        if reason:
+            raise CreditRefused(reason, status, cost)
+
     async def reserve(
         self,
         requester: Requester,

@@ -174,10 +174,11 @@ class GuildAdmin:
         shown = " ".join(text.split())
         async with self._action(guild_id, actor, "term_remove", term=shown) as (conn, details):
             cur = await conn.execute(
-                "DELETE FROM blocked_terms WHERE guild_id = ? AND normalized = ?",
-                (guild_id, normalize(text)),
+                # By its text too: rows stored by an older normalize keep an older form.
+                "DELETE FROM blocked_terms WHERE guild_id = ? AND (normalized = ? OR term = ?)",
+                (guild_id, normalize(text), shown),
             )
-            details["changed"] = cur.rowcount == 1
+            details["changed"] = cur.rowcount >= 1
         return bool(details["changed"])
 
     async def set_defaults(

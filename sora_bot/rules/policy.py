@@ -130,10 +130,10 @@ class GuildPolicy:
     async def terms(self, guild_id: str) -> list[BlockedTerm]:
         """The guild's blocked terms in the order they were added."""
         rows = await self.db.fetchall(
-            "SELECT term, normalized FROM blocked_terms WHERE guild_id = ? ORDER BY created_at",
-            (guild_id,),
+            "SELECT term FROM blocked_terms WHERE guild_id = ? ORDER BY created_at", (guild_id,)
         )
-        return [BlockedTerm(r["term"], r["normalized"]) for r in rows]
+        # Normalized again from the text: rows written by an older normalize still match.
+        return [BlockedTerm.stored(r["term"]) for r in rows]
 
     async def overview(self, guild_id: str) -> GuildOverview:
         """The guild's effective settings."""

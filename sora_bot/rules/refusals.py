@@ -65,6 +65,11 @@ def blocked_term(term: str) -> str:
     )
 
 
+def slow_down(seconds: float) -> str:
+    """Refusal for someone refused several times in a row: wait before trying again."""
+    return f"You were refused several times in a row; please wait {max(1, round(seconds))} s."
+
+
 def term_invalid(reason: str, max_chars: int) -> str:
     """Why an admin's new blocked term was not accepted."""
     if reason == "too_long":

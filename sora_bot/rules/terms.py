@@ -1,28 +1,37 @@
-"""Blocked-term matching: case- and accent-insensitive, whole words and phrases."""
+"""Blocked-term matching on a skeleton of the text: whole words and phrases.
+
+Both the admin's term and the prompt are reduced the same way (``normalize``): NFKC (fullwidth
+and mathematical letters become plain ones), invisible code points removed, letters that look
+alike folded to one prototype (Unicode TR39 confusables, ``confusables.tsv``), casefolded,
+accents dropped. So "cаt" with a Cyrillic "а", "c\u200bat" or "ｃａｔ" all read "cat".
+
+Known limits: ASCII keeps its identity (TR39's own ``m``→``rn``, ``1``→``l`` would make "burn"
+match "bum"), so digit spellings ("c4t") are not caught; real words of other scripts that
+look like a Latin word fold onto it (Russian "сор" reads "cop", "мама" reads "mama"), and
+words that differ only by a combining mark (an accent, an Indic vowel sign) read the same.
+"""
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sora_bot.errors import InvalidInput
 from sora_bot.rules import refusals
+from sora_bot.rules.skeleton import skeleton, visible_text
 
 MAX_TERM_CHARS = 100
 
 
+def strip_invisible(text: str) -> str:
+    """``text`` without invisible code points (default-ignorables and format characters Cf)."""
+    return visible_text(text)
+
+
 def normalize(text: str) -> str:
-    """Casefold, drop accents and invisible format characters, collapse whitespace."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    # Cf covers zero-width joiners and spaces that would otherwise split a word invisibly.
-    kept = "".join(
-        ch
-        for ch in decomposed
-        if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf"
-    )
-    return " ".join(kept.split())
+    """The form terms and prompts are compared in: their skeleton, whitespace runs as one space."""
+    return " ".join(skeleton(text).split())
 
 
 def term_pattern(normalized: str) -> re.Pattern[str]:
@@ -41,6 +50,14 @@ class BlockedTerm:
 
     term: str
     normalized: str
+
+    @classmethod
+    def stored(cls, term: str) -> BlockedTerm:
+        """A rule read back from the database, normalized again from its text.
+
+        The stored form may come from an older ``normalize``; the text is what the admin meant.
+        """
+        return cls(term, normalize(term))
 
 
 class TermMatcher:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from sora_bot.errors import InvalidInput
 from sora_bot.models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, VideoOptions
+from sora_bot.rules.terms import strip_invisible
 
 MAX_URL_CHARS = 2048
 _KEPT_CONTROLS = frozenset("\n\t")
@@ -23,6 +24,11 @@ def clean_prompt(text: str) -> str:
     ).strip()
     if not text:
         raise InvalidInput("Please write a prompt describing the video; it can't be empty.")
+    # Kept as typed (joiners shape emoji), but a prompt of invisible characters says nothing.
+    if not strip_invisible(text).strip():
+        raise InvalidInput(
+            "Your prompt is only invisible characters; please describe the video in words."
+        )
     if len(text) > MAX_PROMPT_CHARS:
         raise InvalidInput(
             f"Your prompt has {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}. "

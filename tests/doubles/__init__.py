@@ -8,6 +8,7 @@ DiscordDouble, running_core``.
 
 from __future__ import annotations
 
+from . import hostile_images
 from .bot_harness import (
     MANAGE_GUILD,
     admin,
@@ -106,6 +107,7 @@ __all__ = [
     "default_video_bytes",
     "disk_full",
     "finished",
+    "hostile_images",
     "make_settings",
     "options",
     "png_bytes",

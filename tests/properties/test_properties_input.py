@@ -24,6 +24,7 @@ from sora_bot.errors import InvalidInput
 from sora_bot.media import ACCEPTED, MAX_PIXELS, MAX_SIDE, prepare_image
 from sora_bot.models import MAX_PROMPT_CHARS, CreditState, JobState, Requester, VideoOptions
 from sora_bot.rules.credits import CreditRefused, Credits
+from sora_bot.rules.terms import TermMatcher, blocked_term, strip_invisible
 from sora_bot.rules.validation import build_options, clean_prompt
 from sora_bot.storage.database import Database
 from sora_bot.storage.jobs import JobStore
@@ -52,7 +53,7 @@ NASTY = [
     "👩\u200d👩\u200d👧 family 🏳️\u200d🌈 flag 👍🏽",
     "null\x00 bell\x07 esc\x1b[31m red \x7f del",
     "line\r\nbreaks\ttabs\n",
-    "\u200b\u200b",  # zero-width spaces only: format characters, kept (not empty)
+    "zero\u200bwidth\u200b spaces",  # format characters inside a prompt are kept
 ]
 prompt_text = st.one_of(
     st.text(max_size=300),
@@ -73,6 +74,7 @@ prompt_text = st.one_of(
 @example("x" * (MAX_PROMPT_CHARS + 1))
 @example(" " * 10 + "x" * MAX_PROMPT_CHARS + " " * 10)
 @example("\x00" * 6000)
+@example("\u200b\u200d \u2060\U000e0041")
 def test_clean_prompt_never_crashes(text: str) -> None:
     try:
         cleaned = clean_prompt(text)
@@ -83,11 +85,42 @@ def test_clean_prompt_never_crashes(text: str) -> None:
             for ch in text.replace("\r\n", "\n")
             if ch in "\n\t" or unicodedata.category(ch) != "Cc"
         ).strip()
-        assert not kept or len(kept) > MAX_PROMPT_CHARS  # refused only when empty or too long
+        # Refused only when empty (invisible characters count as nothing) or too long.
+        assert not strip_invisible(kept).strip() or len(kept) > MAX_PROMPT_CHARS
         return
     assert cleaned and cleaned == cleaned.strip() and len(cleaned) <= MAX_PROMPT_CHARS
     assert all(ch in "\n\t" or unicodedata.category(ch) != "Cc" for ch in cleaned)
     assert "\r\n" not in cleaned
+
+
+HIDDEN = ["\u200b", "\u200c", "\u200d", "\u00ad", "\u2060", "\ufeff", "\ufe0f", "\U000e0020"]
+LOOKALIKES = {"a": "\u0430", "c": "\u0441", "e": "\u0435", "o": "\u03bf", "p": "\u0440"}
+
+
+@st.composite
+def disguised(draw: st.DrawFn) -> tuple[str, str]:
+    """A word and a spelling of it with invisible characters, homoglyphs and odd widths."""
+    word = draw(st.text("abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=12))
+    out = []
+    for letter in word:
+        style = draw(st.sampled_from(["plain", "lookalike", "fullwidth", "bold", "upper"]))
+        if style == "lookalike" and letter in LOOKALIKES:
+            letter = LOOKALIKES[letter]
+        elif style == "fullwidth":
+            letter = chr(ord(letter) - ord("a") + 0xFF41)
+        elif style == "bold":
+            letter = chr(ord(letter) - ord("a") + 0x1D41A)
+        elif style == "upper":
+            letter = letter.upper()
+        out.append(letter + "".join(draw(st.lists(st.sampled_from(HIDDEN), max_size=2))))
+    return word, "".join(out)
+
+
+@FAST
+@given(disguised())
+def test_disguised_blocked_word_is_still_caught(case: tuple[str, str]) -> None:
+    word, spelled = case
+    assert TermMatcher([blocked_term(word)]).first_match(f"a {spelled} here") is not None
 
 
 anything = st.one_of(
@@ -256,6 +289,7 @@ async def test_nasty_prompts_through_video_never_ping(
         ("", None),
         ("   \n\t ", None),
         ("\x00\x01\x02", None),
+        ("\u200b\u200b \u00ad\ufe0f", None),  # only invisible characters
         ("x" * (MAX_PROMPT_CHARS + 1), None),
         ("ok", FileSpec("a.png", b"", "image/png")),
         ("ok", FileSpec("a.png", SAMPLES["PNG"][:40], "image/png")),

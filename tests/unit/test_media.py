@@ -18,13 +18,14 @@ from PIL import Image
 from sora_bot import media
 from sora_bot.errors import InvalidInput
 from sora_bot.media import (
+    ImageGate,
     MediaError,
     make_test_video,
     prepare_image,
-    prepare_image_async,
     probe_video,
     shrink_video,
 )
+from sora_bot.media import video as media_video
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -167,9 +168,9 @@ def test_exif_orientation_is_applied() -> None:
         assert again.size == (180, 320)
 
 
-async def test_prepare_image_async() -> None:
+async def test_image_gate_prepares_in_a_thread() -> None:
     data = encode(Image.new("RGB", (64, 64), "blue"), "WEBP")
-    assert (await prepare_image_async(data)).format == "webp"
+    assert (await ImageGate().prepare(data)).format == "webp"
 
 
 # --- video -------------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ async def test_make_test_video_then_probe(tmp_path: Path) -> None:
 async def test_make_test_video_without_drawtext(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(media._filter_cache, "drawtext", False)
+    monkeypatch.setitem(media_video._filter_cache, "drawtext", False)
     path = await make_test_video(tmp_path / "plain.mp4", size="160x90", text="caption")
     assert (await probe_video(path)).width == 160
 

@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 
 from sora_bot.errors import InvalidInput
-from sora_bot.rules.terms import MAX_TERM_CHARS, TermMatcher, blocked_term, normalize
+from sora_bot.rules.terms import (
+    MAX_TERM_CHARS,
+    BlockedTerm,
+    TermMatcher,
+    blocked_term,
+    normalize,
+)
 
 
 def matcher(*terms: str) -> TermMatcher:
@@ -77,3 +83,63 @@ def test_overlong_term_is_refused() -> None:
     blocked_term("a" * MAX_TERM_CHARS)
     with pytest.raises(InvalidInput, match=str(MAX_TERM_CHARS)):
         blocked_term("a" * (MAX_TERM_CHARS + 1))
+
+
+# Dodges that read as the blocked word to a person: each must be caught.
+DODGES = [
+    "a c\u200bat on a mat",  # zero-width space inside the word
+    "a c\u00adat on a mat",  # soft hyphen
+    "a c\u2060a\u200dt",  # word joiner, zero-width joiner
+    "a \u0441\u0430t",  # Cyrillic с and а
+    "a \u0421\u0410\u0422",  # Cyrillic capitals С А Т
+    "a c\u03b1t",  # Greek alpha
+    "a ｃａｔ",  # fullwidth
+    "a 𝐜𝐚𝐭",  # mathematical bold
+    "a 𝖈𝖆𝖙",  # mathematical bold fraktur
+    "a c\u0336a\u0336t\u0336",  # combining strike-through on every letter
+    "a c\U000e0041at\U000e007f",  # tag characters
+    "a c\ufe0fa\ufe00t",  # variation selectors
+    "a c\u034fat",  # combining grapheme joiner
+    "a c\u180eat",  # Mongolian vowel separator
+]
+
+
+@pytest.mark.parametrize("prompt", DODGES)
+def test_dodges_are_caught(prompt: str) -> None:
+    assert matched(("cat",), prompt) == "cat"
+
+
+def test_a_term_typed_with_homoglyphs_catches_the_plain_word() -> None:
+    assert matched(("\u0441\u0430t",), "a black cat") == "\u0441\u0430t"
+
+
+@pytest.mark.parametrize(
+    ("term", "prompt"),
+    [
+        ("cat", "a \u0441\u0430tegory of its own"),  # homoglyphs, but inside a longer word
+        ("burn", "a bum on a bench"),  # TR39 maps ASCII m to rn; ASCII keeps its identity here
+        ("modem", "a modern house"),
+        ("icon", "a lcon"),  # TR39 maps I to l; casefolded text keeps i and l apart
+        ("love", "1ove"),  # digits are not letters: leetspeak is out of scope
+        ("cat", "a c.a.t"),
+    ],
+)
+def test_different_words_do_not_collide(term: str, prompt: str) -> None:
+    assert matched((term,), prompt) is None
+
+
+def test_known_cross_script_collision() -> None:
+    """Documented: a real Russian word that looks like an English one folds onto it."""
+    assert normalize("\u0441\u043e\u0440") == "cop"  # Russian "сор" (litter)
+
+
+def test_other_scripts_still_match_themselves() -> None:
+    assert matched(("\u043c\u0430\u043c\u0430",), "\u041c\u0410\u041c\u0410 \u0438 \u044f")
+    assert matched(("東京",), "東京の夜") is None  # no spaces between CJK words: not a whole word
+    assert matched(("東京",), "夜の 東京 です") == "東京"
+
+
+def test_rules_stored_by_the_old_normalize_still_match() -> None:
+    # Before skeletons the stored form of "сат" (Cyrillic с, а) was itself.
+    old = BlockedTerm("\u0441\u0430t", "\u0441\u0430t")
+    assert TermMatcher([BlockedTerm.stored(old.term)]).first_match("a cat") is not None

@@ -123,3 +123,16 @@ def test_video_cost(duration: int, remove: bool, surcharge: int, cost: int) -> N
 def test_negative_surcharge_is_a_bug() -> None:
     with pytest.raises(ValueError):
         video_cost(10, True, -1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\u200b", "\u200b \u200d\u2060", "\u00ad\ufe0f", "\U000e0041\U000e0042", " \u180e\ufeff "],
+)
+def test_prompt_of_only_invisible_characters_is_refused(text: str) -> None:
+    with pytest.raises(InvalidInput, match="invisible"):
+        clean_prompt(text)
+
+
+def test_invisible_characters_inside_a_real_prompt_are_kept() -> None:
+    assert clean_prompt("a fox\u200d in the snow") == "a fox\u200d in the snow"

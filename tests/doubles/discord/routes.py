@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -280,6 +281,9 @@ class Routes:
             return web.Response(status=404, text="Not Found")
         if att.expired or request.query.get("hm") != att.url.split("hm=")[1].rstrip("&"):
             return web.Response(status=404, text="This content is no longer available.")
+        self.d.attachment_fetches.append(att.id)
+        if self.d.attachment_delay:
+            await asyncio.sleep(self.d.attachment_delay)  # a CDN that answers too slowly
         return web.Response(
             body=att.data, content_type=att.content_type or "application/octet-stream"
         )

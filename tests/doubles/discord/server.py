@@ -73,6 +73,8 @@ class DiscordDouble(MessageStore):
         self.interaction_ttl = interaction_ttl
         self.callback_window = callback_window
         self.attachment_ttl = attachment_ttl
+        self.attachment_fetches: list[int] = []  # ids of attachments served, in order
+        self.attachment_delay = 0.0  # seconds before an attachment's bytes are sent
         self.validate = validate
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []

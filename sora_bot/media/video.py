@@ -1,54 +1,23 @@
-"""Media handling: check and compress images, probe and re-encode videos with the bundled ffmpeg.
-
-Image limits (chosen, not from the provider): sides from ``MIN_SIDE`` to ``MAX_SIDE`` pixels and
-at most ``MAX_PIXELS`` pixels; the size is read from the header before anything is decoded.
-"""
+"""Videos: probe and re-encode with the ffmpeg binary bundled by imageio-ffmpeg."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from sora_bot.errors import SoraBotError
 
-from sora_bot.errors import InvalidInput, SoraBotError
-
-MIN_SIDE = 16
-MAX_SIDE = 8192
-MAX_PIXELS = 40_000_000
-REENCODE_MAX_SIDE = 4096  # the provider renders at most 1280 px wide: more only costs bytes
-JPEG_QUALITIES = (90, 80, 70, 60, 50)
-ACCEPTED = {
-    "JPEG": ("jpeg", "image/jpeg", "jpg"),
-    "PNG": ("png", "image/png", "png"),
-    "WEBP": ("webp", "image/webp", "webp"),
-}
-ACCEPTED_TEXT = "Please use a JPEG, PNG or WEBP image."
 FFMPEG_TIMEOUT = 600.0
 SCALE_TIERS = ((2500, 1080), (1200, 720), (500, 480), (0, 360))  # (video kbit/s, short side)
 
 
 class MediaError(SoraBotError):
     """A video could not be probed or re-encoded (not the user's fault)."""
-
-
-@dataclass(frozen=True)
-class PreparedImage:
-    """An image checked by its bytes, possibly re-encoded to fit a size limit."""
-
-    data: bytes
-    format: str  # "jpeg" | "png" | "webp"
-    content_type: str
-    extension: str  # without the dot
-    width: int
-    height: int
-    recompressed: bool
 
 
 @dataclass(frozen=True)
@@ -60,87 +29,6 @@ class VideoInfo:
     height: int
     size: int
 
-
-def prepare_image(
-    data: bytes, *, max_bytes: int = 10 * 1024 * 1024, target_bytes: int = 4 * 1024 * 1024
-) -> PreparedImage:
-    """Check an image by its bytes; re-encode it as JPEG under ``target_bytes`` when too large."""
-    if not data:
-        raise InvalidInput(f"The image file is empty. {ACCEPTED_TEXT}")
-    try:
-        img = Image.open(io.BytesIO(data), formats=list(ACCEPTED))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidInput(
-            "The image is far too large (in pixels); please use a smaller one."
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InvalidInput(f"That file is not an image we can use. {ACCEPTED_TEXT}") from None
-    with img:
-        width, height = img.size  # from the header: nothing decoded yet
-        if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
-            raise InvalidInput(
-                f"The image is too large ({width}×{height}); please use one of at most "
-                f"{MAX_PIXELS // 1_000_000} megapixels and {MAX_SIDE} pixels a side."
-            )
-        if min(width, height) < MIN_SIDE:
-            raise InvalidInput(
-                f"The image is too small ({width}×{height}); please use a bigger one."
-            )
-        try:
-            img.load()
-        except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
-            raise InvalidInput(
-                "The image looks damaged or incomplete; please try another."
-            ) from None
-        fmt, content_type, extension = ACCEPTED[str(img.format)]
-        if len(data) <= max_bytes:
-            width, height = _oriented_size(img)
-            return PreparedImage(data, fmt, content_type, extension, width, height, False)
-        return _recompress(img, min(max_bytes, target_bytes))
-
-
-async def prepare_image_async(
-    data: bytes, *, max_bytes: int = 10 * 1024 * 1024, target_bytes: int = 4 * 1024 * 1024
-) -> PreparedImage:
-    """``prepare_image`` in a worker thread, so decoding never blocks the event loop."""
-    return await asyncio.to_thread(
-        prepare_image, data, max_bytes=max_bytes, target_bytes=target_bytes
-    )
-
-
-def _oriented_size(img: Image.Image) -> tuple[int, int]:
-    # EXIF orientations 5-8 turn the picture by 90°: viewers show it with sides swapped.
-    if img.getexif().get(0x0112) in (5, 6, 7, 8):
-        return img.height, img.width
-    return img.width, img.height
-
-
-def _flatten(img: Image.Image) -> Image.Image:
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return img.convert("RGB")
-
-
-def _recompress(img: Image.Image, limit: int) -> PreparedImage:
-    rgb = _flatten(img)
-    if max(rgb.size) > REENCODE_MAX_SIDE:
-        rgb.thumbnail((REENCODE_MAX_SIDE, REENCODE_MAX_SIDE), Image.Resampling.LANCZOS)
-    while min(rgb.size) >= MIN_SIDE:
-        for quality in JPEG_QUALITIES:
-            out = io.BytesIO()
-            rgb.save(out, "JPEG", quality=quality, optimize=True)
-            if out.tell() <= limit:
-                return PreparedImage(out.getvalue(), "jpeg", "image/jpeg", "jpg", *rgb.size, True)
-        new_size = (max(1, int(rgb.width * 0.75)), max(1, int(rgb.height * 0.75)))
-        rgb = rgb.resize(new_size, Image.Resampling.LANCZOS)
-    raise InvalidInput("The image could not be compressed small enough; please use a smaller one.")
-
-
-# --- video -------------------------------------------------------------------------------------
 
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _VIDEO_RE = re.compile(r"Stream #\d+:\d+.*?: Video: .*?[\s,](\d{2,5})x(\d{2,5})[\s,\[]")
