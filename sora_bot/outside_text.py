@@ -36,8 +36,8 @@ _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 # invisible format characters, C0/C1 controls, and their escaped or percent-encoded forms.
 _SPLIT = (
     r"(?:[\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
-    r"|%(?:25){0,3}(?:20|09|0a|0d)|\\{1,8}[nrt]|&nbsp;)*"
-)
+    r"|%(?:25){0,3}(?:20|09|0a|0d)|\\{1,8}[nrt]|&nbsp;){0,8}+"
+)  # bounded and possessive: a run of "\\n" (a split, or an escaped n) stays linear to match
 _B64_SPLIT = r"\s*"
 
 
@@ -98,6 +98,7 @@ class SecretRedactor:
 
     def __init__(self, secrets: Iterable[str]) -> None:
         unique = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self.longest = len(unique[0]) if unique else 0
         patterns: list[str] = []
         first: set[str] = set()
         for secret in unique:
@@ -165,6 +166,9 @@ def clean_outside_text(
     text: str, redactor: SecretRedactor = NO_SECRETS, *, limit: int = MAX_OUTSIDE_CHARS
 ) -> str:
     """Provider text made safe to store, log and show: plain, short, and without secrets."""
+    # Only the head can be kept: cut first, so a 256-KiB answer costs a few KiB of matching
+    # (with room for a secret in any shape that straddles the cut: up to 16 characters a letter).
+    text = text[: limit * 4 + redactor.longest * 16]
     text = redactor.redact(unicodedata.normalize("NFKC", text))
     text = redactor.redact(_strip_invisible(text, keep_newlines=True))
     text = _LINE_MARKUP.sub("", _unmask_links(text))

@@ -50,6 +50,7 @@ class StorageOutage:
         self._wait = first
         self._reminded_at = 0.0
         self._ended_at: float | None = None
+        self._quiet = False  # this outage is a flap of the last one: no new lines for it
 
     @property
     def active(self) -> bool:
@@ -63,9 +64,13 @@ class StorageOutage:
         now = self.monotonic()
         # A probe passed but the next real write failed (a nearly full disk): keep the
         # longer wait instead of starting over, so a flapping disk is not hammered.
-        if self._ended_at is None or now - self._ended_at > self.cap:
-            self._wait = self.first
-        self.since = self._reminded_at = now
+        relapse = self._ended_at is not None and now - self._ended_at <= self.cap
+        self._wait = min(self._wait * 2, self.cap) if relapse else self.first
+        self._quiet = relapse and now - self._reminded_at < self.remind_every
+        self.since = now
+        if self._quiet:  # the same outage flapping: the lines already written still hold
+            return
+        self._reminded_at = now
         event(
             log,
             logging.ERROR,
@@ -82,11 +87,14 @@ class StorageOutage:
                 await self.probe()
             except StorageUnavailable as exc:
                 self._wait = min(self._wait * 2, self.cap)
-                self._remind(exc)
+                self._remind(exc.code)
+            except Exception as exc:  # a corrupt file, a closed connection: keep backing off
+                self._wait = min(self._wait * 2, self.cap)
+                self._remind(type(exc).__name__)
             else:
                 self._ended()
 
-    def _remind(self, error: StorageUnavailable) -> None:
+    def _remind(self, error: str | None) -> None:
         now = self.monotonic()
         if now - self._reminded_at >= self.remind_every:
             self._reminded_at = now
@@ -95,17 +103,18 @@ class StorageOutage:
                 log,
                 logging.ERROR,
                 "database still cannot be written; worker paused",
-                error=error.code,
+                error=error,
                 down_for=round(now - self.since),
             )
 
     def _ended(self) -> None:
         assert self.since is not None
         now = self.monotonic()
-        event(
-            log,
-            logging.WARNING,
-            "database writable again; worker resumed",
-            down_for=round(now - self.since, 1),
-        )
+        if not self._quiet:
+            event(
+                log,
+                logging.WARNING,
+                "database writable again; worker resumed",
+                down_for=round(now - self.since, 1),
+            )
         self.since, self._ended_at = None, now

@@ -233,7 +233,9 @@ class Steps:
         timeout = self.settings.job_timeout
         left = job.submitted_at + timeout - self.clock()
         if left <= 0:
-            if job.attempts:  # the last try before the deadline failed: no more tries
+            # One last look per kind of work: the poll, then (the link found) the download.
+            looked = job.updated_at >= job.submitted_at + timeout
+            if looked and (job.video_url is None or job.attempts > 0):
                 raise JobFailed("timeout", f"no result after {timeout:.0f}s")
             left = LAST_LOOK
         scope = asyncio.timeout(left)

@@ -31,8 +31,9 @@ MAX_LINK_CHARS = 4096  # signed CDN links are long, but not this long
 _EMBEDDING = (
     ipaddress.IPv6Network("::/96"),
     ipaddress.IPv6Network("64:ff9b::/96"),
-    ipaddress.IPv6Network("64:ff9b:1::/48"),
 )
+# Local-use NAT64 (RFC 8215): the IPv4 address may sit anywhere in it, so none of it is public.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 class RefusedAddress(OSError):
@@ -45,7 +46,7 @@ class RefusedAddress(OSError):
 
 def is_public_address(address: IPAddress) -> bool:
     """Whether ``address`` is globally routable unicast, including any IPv4 address inside."""
-    if not address.is_global or address.is_multicast:
+    if not address.is_global or address.is_multicast or address in _LOCAL_NAT64:
         return False
     return all(is_public_address(inner) for inner in _embedded(address))
 
@@ -145,6 +146,9 @@ class LinkGuard:
         address = _literal(url.host)
         if address is not None and not self._allowed(address):
             raise DownloadError("refused", "result link points at a non-public address")
+        if address is None and (url.host.replace(".", "").isdigit() or ":" in url.host):
+            # "127.1" or "2130706433": not an address to us, an IPv4 one to some parsers.
+            raise DownloadError("refused", "result link has a numeric host that is no address")
         return url
 
     @contextlib.asynccontextmanager

@@ -41,6 +41,7 @@ API = URL("http://127.0.0.1:8080/apiv1")
         "64:ff9b::a00:1",  # NAT64 of 10.0.0.1: ipaddress calls it global
         "2002:7f00:1::",  # 6to4 of 127.0.0.1
         "2001:db8::1",
+        "64:ff9b:1:7f00:1::808:808",  # local-use NAT64: the IPv4 address may sit anywhere
     ],
 )
 def test_non_public_addresses_are_refused(address: str) -> None:
@@ -70,6 +71,9 @@ def test_public_addresses_are_allowed(address: str) -> None:
         "http://[::ffff:127.0.0.1]:8080/v.mp4",
         "http://169.254.169.254/latest/meta-data/",
         "https://cdn.example.com/" + "a" * 5000,
+        "http://127.1/v.mp4",  # numeric hosts some parsers read as IPv4
+        "http://2130706433/v.mp4",
+        "http://017700000001/v.mp4",
     ],
 )
 def test_check_refuses_links_before_any_request(link: str) -> None:

@@ -57,7 +57,7 @@ async def test_a_writable_database_is_not_waited_for() -> None:
     assert probe.waits == [] and outage.probes == 0
 
 
-async def test_a_relapse_right_after_recovery_keeps_the_longer_wait() -> None:
+async def test_a_relapse_right_after_recovery_backs_off_further() -> None:
     probe = Probe(failures=5)
     outage = StorageOutage(probe, monotonic=lambda: probe.now, sleep=probe.sleep)
     outage.began(StorageUnavailable(READONLY))
@@ -65,8 +65,36 @@ async def test_a_relapse_right_after_recovery_keeps_the_longer_wait() -> None:
     probe.failures = 1
     outage.began(StorageUnavailable(READONLY))  # the probe passed, the next real write did not
     await outage.wait_until_writable()
-    assert probe.waits[6:] == [32, 60]  # not back to 1 s
+    assert probe.waits[6:] == [60, 60]  # not back to 1 s: further (32 doubled, capped)
     probe.now += 61
     outage.began(StorageUnavailable(READONLY))  # a new outage much later starts short again
     await outage.wait_until_writable()
     assert probe.waits[-1] == 1
+
+
+async def test_a_flapping_disk_backs_off_further_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The small probe keeps passing while real writes keep failing (a nearly full disk).
+    probe = Probe(failures=0)
+    outage = StorageOutage(probe, monotonic=lambda: probe.now, sleep=probe.sleep)
+    caplog.set_level(logging.INFO, logger="sora_bot.engine.outage")
+    for _ in range(8):
+        outage.began(StorageUnavailable(READONLY))
+        await outage.wait_until_writable()
+    assert probe.waits == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert len(caplog.records) == 2  # paused, resumed: the flaps are the same outage
+
+
+async def test_an_unexpected_probe_error_keeps_backing_off() -> None:
+    probe = Probe(failures=0)
+    errors = [sqlite3.DatabaseError("database disk image is malformed")]
+
+    async def corrupt_once() -> None:
+        if errors:
+            raise errors.pop()
+
+    outage = StorageOutage(corrupt_once, monotonic=lambda: probe.now, sleep=probe.sleep)
+    outage.began(StorageUnavailable(READONLY))
+    await outage.wait_until_writable()  # returns once a probe passes; the loop lives on
+    assert probe.waits == [1, 2] and not outage.active

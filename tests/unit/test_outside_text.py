@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from urllib.parse import quote
 
 import pytest
@@ -149,3 +150,15 @@ def test_thread_names_get_plain_text() -> None:
     name = display_prompt(f"a [b](https://e.example) {BIDI}c\n**d** @here", 90, markdown=False)
     assert name == "a b (https://e.example) c **d** @\u200bhere"
     assert len(display_prompt("z" * 500, 90, markdown=False)) == 90
+
+
+def test_redaction_stays_linear_on_runs_that_look_like_escapes() -> None:
+    # A secret starting with n, r or t meets a long run of "\n": each position could start an
+    # escaped letter or a split. Quadratic matching froze the loop for minutes on 200 KB.
+    redactor = SecretRedactor(["ntoken1234567890abcdefXYZ"])
+    hostile = "\\n" * 100_000
+    started = time.perf_counter()
+    clean_outside_text(hostile, redactor)
+    redactor.redact(hostile)
+    assert time.perf_counter() - started < 2.0
+    assert redactor.redact("a \\ntoken1234567890abcdefXYZ b") == f"a {REDACTED} b"
