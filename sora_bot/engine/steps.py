@@ -229,12 +229,11 @@ class Steps:
 
     async def _before_timeout(self, job: Job, call: Callable[[], Awaitable[_T]]) -> _T:
         """``call()``, cut (``JobFailed("timeout")``) when the job's time runs out."""
-        assert job.submitted_at is not None
         timeout = self.settings.job_timeout
-        left = job.submitted_at + timeout - self.clock()
+        left = self._deadline(job) - self.clock()
         if left <= 0:
             # One last look per kind of work: the poll, then (the link found) the download.
-            looked = job.updated_at >= job.submitted_at + timeout
+            looked = job.updated_at >= self._deadline(job)
             if looked and (job.video_url is None or job.attempts > 0):
                 raise JobFailed("timeout", f"no result after {timeout:.0f}s")
             left = LAST_LOOK
@@ -247,9 +246,12 @@ class Steps:
                 raise
             raise JobFailed("timeout", f"no result after {timeout:.0f}s; request cut") from None
 
-    def _overdue(self, job: Job) -> bool:
+    def _deadline(self, job: Job) -> float:
         assert job.submitted_at is not None
-        return self.clock() >= job.submitted_at + self.settings.job_timeout
+        return job.submitted_at + self.settings.job_timeout
+
+    def _overdue(self, job: Job) -> bool:
+        return self.clock() >= self._deadline(job)
 
     def _poll_bounds(self) -> tuple[float, float]:
         """Poll interval bounds; with callbacks, polling is only a slow safety net."""
