@@ -284,7 +284,8 @@ class DiscordDelivery:
     async def _ready(self) -> None:
         # After a restart the worker may resume before the gateway is ready (guild cache).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.client.wait_until_ready(), timeout=30)
+            async with asyncio.timeout(30):  # not wait_for: it can lose a cancel on 3.11
+                await self.client.wait_until_ready()
 
     @contextlib.asynccontextmanager
     async def _errors_mapped(self) -> AsyncIterator[None]:

@@ -12,6 +12,8 @@ from sora_bot.storage.database import Database
 from sora_bot.storage.jobs import JobStore
 from tests.doubles import DiscordDouble, FakeClock, ProviderDouble, make_settings, running_provider
 
+pytest_plugins = ["tests.hang_watch"]
+
 
 @pytest.fixture
 def clock() -> FakeClock:

@@ -113,8 +113,9 @@ class Worker:
         self._stopped = True
         if self._loop_task is not None:
             self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            # wait(), not ``await task`` under suppress(CancelledError): a cancel of stop()
+            # itself must go on to its caller rather than be taken for the loop's.
+            await asyncio.wait([self._loop_task])
             self._loop_task = None
         tasks = list(self._running.values())
         if tasks and grace > 0:
@@ -137,7 +138,7 @@ class Worker:
 
     async def _loop(self) -> None:
         resumed = False
-        while True:
+        while not self._stopped:
             # No step while the database cannot record its outcome: backing off here is
             # what keeps provider polls and log lines bounded through an outage.
             await self.outage.wait_until_writable()
@@ -160,8 +161,11 @@ class Worker:
             except Exception:  # the loop must outlive any single failure (database hiccup…)
                 log.exception("worker loop iteration failed")
                 delay = 5.0
+            # asyncio.timeout, not wait_for: on 3.11 wait_for returns when the wake and a
+            # cancel arrive together, and the lost cancel left stop() waiting forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _dispatch_due(self) -> None:
         jobs = await self.claims.claim()

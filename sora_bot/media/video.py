@@ -63,7 +63,8 @@ async def _run_ffmpeg(*args: str, time_limit: float = FFMPEG_TIMEOUT) -> tuple[i
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        output, _ = await asyncio.wait_for(proc.communicate(), time_limit)
+        async with asyncio.timeout(time_limit):  # not wait_for: it can lose a cancel on 3.11
+            output, _ = await proc.communicate()
     except BaseException as exc:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()

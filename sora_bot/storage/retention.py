@@ -77,8 +77,7 @@ class Retention:
         """Stop sweeping."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # a cancel of stop() itself still propagates
             self._task = None
 
     async def _loop(self) -> None:

@@ -339,3 +339,17 @@ async def test_a_second_process_on_the_same_database_is_refused(tmp_path: Path) 
                     pass
         async with running_core(tmp_path, double.base_url, RecordingDelivery(), start=False):
             pass  # free again once the first one is gone
+
+
+async def test_stop_ends_the_loop_even_when_a_wake_arrives_with_it(tmp_path: Path) -> None:
+    # A wake that lands with the cancel (a step finished during shutdown) was once taken as
+    # the wake-up and the cancel lost (3.11's wait_for), so stop() waited forever.
+    async with (
+        running_provider() as double,
+        running_core(tmp_path, double.base_url, RecordingDelivery()) as core,
+    ):
+        await asyncio.sleep(0.2)  # the loop is idle, waiting to be woken
+        core.worker.wake()
+        stopping = asyncio.create_task(core.worker.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=5)
+        assert stopping in done, "stop() did not end the worker loop"
