@@ -111,9 +111,7 @@ class JobService:
             changes["image_url"] = image_url
         if front_ref is not None:
             changes["front_ref"] = dict(front_ref)
-        released = await self.store.transition(
-            job_id, [JobState.ACCEPTED], JobState.QUEUED, changes, now=self.clock()
-        )
+        released = await self.store.queue_held(job_id, changes, now=self.clock())
         if released:
             self.wake()
         return released is not None

@@ -187,15 +187,12 @@ class Worker:
     async def _idle_delay(self) -> float:
         # Due jobs already being handled, freed slots and new jobs all wake the loop early;
         # queued jobs are re-checked now and then in case a retry wait has passed.
-        waiting = self.claims.queue_waiting
-        ceiling = QUEUE_RECHECK if waiting else 60.0
+        ceiling = QUEUE_RECHECK if self.claims.queue_waiting else 60.0
         if len(self._running) >= self.max_steps:
             return ceiling  # every finished step wakes the loop
-        slot_free = waiting and (
-            await self.store.count_in_flight() < self.settings.max_inflight_jobs
-        )
-        # A requeued job (provider busy) is due at its retry time when a slot is free.
-        next_at = await self.store.next_due_at(queued=slot_free, exclude=self._running)
+        # A requeued job (provider busy) may go at its retry time: claims saw a slot free.
+        times = [self.claims.retry_at, await self.store.next_due_at(exclude=self._running)]
+        next_at = min((t for t in times if t is not None), default=None)
         if next_at is None:
             return ceiling
         return min(ceiling, max(0.05, next_at - self.clock()))

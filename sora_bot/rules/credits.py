@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,36 @@ from sora_bot.settings import Settings
 from sora_bot.storage.database import Database, sql_list
 from sora_bot.storage.jobs import JobStore
 
-_ACTIVE = [s.value for s in ACTIVE_STATES]
-_ACTIVE_SQL = ",".join("?" for _ in _ACTIVE)
+# Everything a reservation checks, in one statement (one trip to the database thread). The
+# base allowance is the member's own override, else the most generous of their roles', else
+# the guild's, else the process default; the guild's spend is summed only under a budget.
+_STATUS_SQL = f"""
+WITH guild AS (SELECT daily_credits, daily_budget, paused FROM guild_settings
+               WHERE guild_id = :guild),
+     budget AS (SELECT COALESCE((SELECT daily_budget FROM guild), :default_budget) AS amount)
+SELECT
+    COALESCE(
+        (SELECT daily_credits FROM allowance_overrides
+         WHERE guild_id = :guild AND kind = 'user' AND target_id = :user),
+        (SELECT MAX(daily_credits) FROM allowance_overrides
+         WHERE guild_id = :guild AND kind = 'role'
+           AND target_id IN (SELECT value FROM json_each(:roles))),
+        (SELECT daily_credits FROM guild),
+        :default_credits) AS base,
+    (SELECT COALESCE(SUM(amount), 0) FROM credit_grants
+     WHERE guild_id = :guild AND user_id = :user AND day = :day) AS granted,
+    (SELECT COALESCE(SUM(cost), 0) FROM jobs
+     WHERE guild_id = :guild AND user_id = :user AND credit_day = :day
+       AND credit_state IN {sql_list(USER_CHARGED)}) AS used,
+    (SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND user_id = :user
+       AND state IN {sql_list(ACTIVE_STATES)}) AS active,
+    (SELECT COALESCE((SELECT paused FROM guild), 0)) AS paused,
+    (SELECT amount FROM budget) AS budget,
+    CASE WHEN (SELECT amount FROM budget) > 0 THEN
+        (SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE guild_id = :guild AND credit_day = :day
+           AND credit_state IN {sql_list(GUILD_CHARGED)})  -- waived: see reset_day
+    ELSE 0 END AS guild_used
+"""
 
 
 def utc_day(timestamp: float) -> str:
@@ -145,78 +174,29 @@ class Credits:
 
     async def _status(self, conn: aiosqlite.Connection, who: Requester, now: float) -> QuotaStatus:
         day = utc_day(now)
-        guild = await _one(
-            conn,
-            "SELECT daily_credits, daily_budget, paused FROM guild_settings WHERE guild_id = ?",
-            (who.guild_id,),
+        rows = await conn.execute_fetchall(
+            _STATUS_SQL,
+            {
+                "guild": who.guild_id,
+                "user": who.user_id,
+                "day": day,
+                "roles": json.dumps(list(who.role_ids)),
+                "default_credits": self.settings.daily_credits,
+                "default_budget": self.settings.guild_daily_budget,
+            },
         )
-        allowance = await self._base_allowance(conn, who, guild)
-        allowance += await _scalar(
-            conn,
-            "SELECT COALESCE(SUM(amount), 0) FROM credit_grants "
-            "WHERE guild_id = ? AND user_id = ? AND day = ?",
-            (who.guild_id, who.user_id, day),
-        )
-        used = await _scalar(
-            conn,
-            "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE guild_id = ? "
-            "AND user_id = ? AND credit_day = ? "
-            f"AND credit_state IN {sql_list(USER_CHARGED)}",
-            (who.guild_id, who.user_id, day),
-        )
-        active = await _scalar(
-            conn,
-            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? "
-            f"AND state IN ({_ACTIVE_SQL})",
-            (who.guild_id, who.user_id, *_ACTIVE),
-        )
-        budget = guild["daily_budget"] if guild and guild["daily_budget"] is not None else None
-        if budget is None:
-            budget = self.settings.guild_daily_budget
-        guild_used = 0
-        if budget:
-            guild_used = await _scalar(
-                conn,
-                "SELECT COALESCE(SUM(cost), 0) FROM jobs "
-                "WHERE guild_id = ? AND credit_day = ? "
-                f"AND credit_state IN {sql_list(GUILD_CHARGED)}",  # waived: see reset_day
-                (who.guild_id, day),
-            )
+        row = next(iter(rows))
+        budget = int(row["budget"] or 0)
         return QuotaStatus(
-            allowance=allowance,
-            used=used,
-            active_jobs=active,
+            allowance=int(row["base"]) + int(row["granted"]),
+            used=int(row["used"]),
+            active_jobs=int(row["active"]),
             max_active=self.settings.max_active_per_user,
             resets_at=next_reset(now),
-            paused=bool(guild and guild["paused"]),
+            paused=bool(row["paused"]),
             guild_budget=budget or None,
-            guild_used=guild_used,
+            guild_used=int(row["guild_used"]),
         )
-
-    async def _base_allowance(
-        self, conn: aiosqlite.Connection, who: Requester, guild: aiosqlite.Row | None
-    ) -> int:
-        user = await _one(
-            conn,
-            "SELECT daily_credits FROM allowance_overrides WHERE guild_id = ? "
-            "AND kind = 'user' AND target_id = ?",
-            (who.guild_id, who.user_id),
-        )
-        if user is not None:
-            return int(user[0])
-        if who.role_ids:
-            marks = ",".join("?" for _ in who.role_ids)
-            best = await _one(
-                conn,
-                "SELECT MAX(daily_credits) FROM allowance_overrides "
-                f"WHERE guild_id = ? AND kind = 'role' AND target_id IN ({marks})",
-                (who.guild_id, *who.role_ids),
-            )
-            if best is not None and best[0] is not None:
-                return int(best[0])  # the most generous of the member's roles
-        if guild is not None and guild["daily_credits"] is not None:
-            return int(guild["daily_credits"])
-        return self.settings.daily_credits
 
     async def grant(
         self,
@@ -261,15 +241,3 @@ class Credits:
                     "DO UPDATE SET daily_credits = excluded.daily_credits",
                     (guild_id, kind, target_id, daily_credits),
                 )
-
-
-async def _one(
-    conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]
-) -> aiosqlite.Row | None:
-    async with conn.execute(sql, params) as cur:
-        return await cur.fetchone()
-
-
-async def _scalar(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> int:
-    row = await _one(conn, sql, params)
-    return int(row[0]) if row and row[0] is not None else 0

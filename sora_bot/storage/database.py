@@ -180,6 +180,9 @@ class Database:
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query outside any other coroutine's transaction."""
+        return await self._rows(sql, params)
+
+    async def _rows(self, sql: str, params: Iterable[Any]) -> list[sqlite3.Row]:
         # One trip to the database thread (execute, fetch, done) instead of three.
         async with self._lock:
             with storage_errors():
@@ -187,9 +190,8 @@ class Database:
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         """The first row of a read query, or None."""
-        with storage_errors():
-            async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
-                return await cur.fetchone()
+        rows = await self._rows(sql, params)
+        return rows[0] if rows else None
 
     async def write(
         self, sql: str, params: Iterable[Any] = (), *, conn: aiosqlite.Connection | None = None

@@ -73,6 +73,28 @@ class JobChanges(TypedDict, total=False):
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
+# The queued-only indexes (migration 005) serve a query only when it names the state as this
+# literal: SQLite matches a partial index's condition by its text, never through a parameter.
+# Queue reads also name their index (INDEXED BY): without statistics the planner may pick
+# jobs_state and sort the whole queue instead of reading its head.
+QUEUED = f"state = '{JobState.QUEUED.value}'"
+NOT_QUEUED = f"state != '{JobState.QUEUED.value}'"
+
+
+def next_round(guild_id: str = "?", user_id: str = "?") -> str:
+    """SQL for the round a newly queued job of (``guild_id``, ``user_id``) takes.
+
+    The round after that user's last queued job, and never before the head of the queue
+    (nor, with none queued, the last round used): the fair order is then (queue_round, id),
+    each user's oldest job before anyone's second, one turn per user per round. Three index
+    seeks, whatever the length of the queue or of the history. The arguments are SQL
+    expressions (parameters by default, or the columns of a row being updated).
+    """
+    return f"""MAX(
+        COALESCE((SELECT MIN(queue_round) FROM jobs INDEXED BY jobs_queue WHERE {QUEUED}),
+                 (SELECT MAX(queue_round) FROM jobs), 0),
+        COALESCE((SELECT MAX(queue_round) + 1 FROM jobs WHERE {QUEUED}
+                  AND guild_id = {guild_id} AND user_id = {user_id}), 0))"""
 
 
 def job_from_row(row: sqlite3.Row) -> Job:
@@ -130,10 +152,11 @@ class JobStore:
     ) -> Job:
         """Insert a job inside the caller's transaction; returns it as stored."""
         rows = await self.db.write(
-            """INSERT INTO jobs (guild_id, channel_id, user_id, prompt, aspect_ratio, duration,
+            f"""INSERT INTO jobs (guild_id, channel_id, user_id, prompt, aspect_ratio, duration,
                    remove_watermark, image_url, cost, credit_day, credit_state, state, front_ref,
-                   created_at, updated_at, next_attempt_at)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *""",
+                   created_at, updated_at, next_attempt_at, queue_round)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,
+                   CASE WHEN ? THEN {next_round()} END) RETURNING *""",
             (
                 requester.guild_id,
                 requester.channel_id,
@@ -151,6 +174,9 @@ class JobStore:
                 now,
                 now,
                 next_attempt_at,
+                state is JobState.QUEUED,
+                requester.guild_id,
+                requester.user_id,
             ),
             conn=conn,
         )
@@ -175,29 +201,21 @@ class JobStore:
         list may be long).
         """
         rows = await self.db.fetchall(
-            "SELECT * FROM jobs WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
-            "AND state != ? AND id NOT IN (SELECT value FROM json_each(?)) "
+            f"SELECT * FROM jobs WHERE next_attempt_at IS NOT NULL AND {NOT_QUEUED} "
+            "AND next_attempt_at <= ? AND id NOT IN (SELECT value FROM json_each(?)) "
             "ORDER BY next_attempt_at LIMIT ?",
-            (now, JobState.QUEUED.value, json.dumps(list(exclude)), limit),
+            (now, json.dumps(list(exclude)), limit),
         )
         return [job_from_row(r) for r in rows]
 
-    async def next_due_at(
-        self, *, queued: bool = False, exclude: Collection[int] = ()
-    ) -> float | None:
-        """When the earliest pending worker step is due (None: nothing).
-
-        Queued jobs count only with ``queued`` (when a provider slot is free for them);
-        ``exclude`` holds the ids whose step is already running.
-        """
-        sql = (
-            "SELECT MIN(next_attempt_at) FROM jobs WHERE id NOT IN (SELECT value FROM json_each(?))"
+    async def next_due_at(self, *, exclude: Collection[int] = ()) -> float | None:
+        """When the earliest pending worker step is due (None: nothing; queued jobs wait
+        for a slot instead). ``exclude`` holds the ids whose step is already running."""
+        row = await self.db.fetchone(
+            f"SELECT MIN(next_attempt_at) FROM jobs WHERE next_attempt_at IS NOT NULL "
+            f"AND {NOT_QUEUED} AND id NOT IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(exclude)),),
         )
-        params: list[Any] = [json.dumps(list(exclude))]
-        if not queued:
-            sql += " AND state != ?"
-            params.append(JobState.QUEUED.value)
-        row = await self.db.fetchone(sql, params)
         return float(row[0]) if row and row[0] is not None else None
 
     async def make_due(self, state: JobState, *, created_before: float, now: float) -> int:
@@ -208,23 +226,81 @@ class JobStore:
             (now, state.value, created_before, now),
         )
 
-    async def fair_queue(self) -> list[Job]:
-        """Queued jobs in the order they get provider slots: round-robin between users.
+    async def queue_look(self) -> tuple[bool, int]:
+        """Whether any job is queued, and the newest job id (both index seeks)."""
+        row = await self.db.fetchone(
+            f"SELECT EXISTS (SELECT 1 FROM jobs WHERE {QUEUED}), (SELECT MAX(id) FROM jobs)"
+        )
+        assert row is not None
+        return bool(row[0]), int(row[1] or 0)
 
-        Each user's oldest queued job comes before anyone's second; among those, the user
-        served longest ago goes first. One user's burst never starves everyone else.
-        """
+    async def queue_head(self, now: float, limit: int) -> list[Job]:
+        """The first ``limit`` queued jobs in fair order that may be sent now (a job waiting
+        out a provider retry keeps its place but is passed over)."""
         rows = await self.db.fetchall(
-            """SELECT * FROM (
-                    SELECT j.*,
-                        ROW_NUMBER() OVER (PARTITION BY guild_id, user_id ORDER BY id) AS turn,
-                        (SELECT MAX(k.submitted_at) FROM jobs k WHERE k.guild_id = j.guild_id
-                            AND k.user_id = j.user_id) AS last_served
-                    FROM jobs j WHERE state = ?)
-                ORDER BY turn, COALESCE(last_served, 0), id""",
-            (JobState.QUEUED.value,),
+            f"SELECT * FROM jobs INDEXED BY jobs_queue WHERE {QUEUED} "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+            "ORDER BY queue_round, id LIMIT ?",
+            (now, limit),
         )
         return [job_from_row(r) for r in rows]
+
+    async def next_queued_at(self, now: float) -> float | None:
+        """When the earliest queued job waiting out a provider retry may be sent."""
+        row = await self.db.fetchone(
+            f"SELECT MIN(next_attempt_at) FROM jobs WHERE {QUEUED} AND next_attempt_at > ?",
+            (now,),
+        )
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def queue_windows(self, windows: Iterable[tuple[int, int]]) -> list[tuple[Job, int]]:
+        """The queued jobs at places ``start .. start + count - 1`` of the fair order (1 is
+        next) for each ``(start, count)``, each with its place.
+
+        Each window is an OFFSET seek along the queued-jobs index (no table rows are read
+        on the way), so only the rows asked for are read and built.
+        """
+        parts: list[str] = []
+        params: list[Any] = []
+        for start, count in windows:
+            parts.append(
+                f"SELECT ? AS start, id FROM (SELECT id FROM jobs INDEXED BY jobs_queue "
+                f"WHERE {QUEUED} ORDER BY queue_round, id LIMIT ? OFFSET ?)"
+            )
+            params += [start, count, start - 1]
+        if not parts:
+            return []
+        rows = await self.db.fetchall(
+            f"SELECT jobs.*, w.start FROM ({' UNION ALL '.join(parts)}) AS w "
+            "JOIN jobs ON jobs.id = w.id ORDER BY w.start, jobs.queue_round, jobs.id",
+            params,
+        )
+        placed: list[tuple[Job, int]] = []
+        offset, window = 0, None
+        for r in rows:
+            offset = offset + 1 if r["start"] == window else 0
+            window = r["start"]
+            placed.append((job_from_row(r), int(r["start"]) + offset))
+        return placed
+
+    async def queued_since(self, job_id: int, *, many: bool) -> list[tuple[Job, int]]:
+        """Queued jobs with an id above ``job_id`` (queued since a look), with their places.
+
+        Each place is counted along the index up to the job; when ``many`` jobs are new,
+        one numbered walk of the whole queue is cheaper than a count for each.
+        """
+        if many:
+            sql = f"""WITH q AS (SELECT id, ROW_NUMBER() OVER (ORDER BY queue_round, id) AS place
+                                 FROM jobs INDEXED BY jobs_queue WHERE {QUEUED})
+                      SELECT jobs.*, q.place FROM q JOIN jobs ON jobs.id = q.id
+                      WHERE q.id > ? ORDER BY q.place"""
+        else:
+            sql = f"""SELECT j.*, 1 + (SELECT COUNT(*) FROM jobs AS k INDEXED BY jobs_queue
+                          WHERE k.{QUEUED} AND (k.queue_round < j.queue_round
+                              OR (k.queue_round = j.queue_round AND k.id < j.id))) AS place
+                      FROM jobs AS j WHERE j.id > ? AND j.{QUEUED} ORDER BY place"""
+        rows = await self.db.fetchall(sql, (job_id,))
+        return [(job_from_row(r), int(r["place"])) for r in rows]
 
     async def count_in_flight(self) -> int:
         """Jobs currently holding a provider slot (until their video is on disk: a full disk
@@ -265,6 +341,17 @@ class JobStore:
             f"UPDATE jobs SET {sets} WHERE id = ?{where} RETURNING *",
             [*params, job_id, *states],
             conn=conn,
+        )
+        return job_from_row(rows[0]) if rows else None
+
+    async def queue_held(self, job_id: int, changes: JobChanges, *, now: float) -> Job | None:
+        """Queue a held (``accepted``) job with ``changes``: it joins the fair order now."""
+        sets, params = _set_clause(now, JobState.QUEUED, changes)
+        rows = await self.db.write(
+            f"UPDATE jobs AS held SET {sets}, "
+            f"queue_round = {next_round('held.guild_id', 'held.user_id')} "
+            "WHERE id = ? AND state = ? RETURNING *",
+            [*params, job_id, JobState.ACCEPTED.value],
         )
         return job_from_row(rows[0]) if rows else None
 
